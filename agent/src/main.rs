@@ -1,1 +1,219 @@
-fn main(){}
+//! `ironic-agent`: a bare-metal agent that an unmodified OpenStack Ironic conductor drives like
+//! the Ironic Python Agent. See README.md for the design.
+
+mod agent;
+mod api;
+mod cli;
+mod commands;
+mod config;
+mod dispatch;
+mod managers;
+mod power;
+mod results;
+mod server;
+mod syslogs;
+
+use crate::agent::{Agent, AGENT_VERSION};
+use crate::cli::{Invocation, Mode};
+use crate::config::{Config, Params, Source};
+use crate::dispatch::Dispatcher;
+use hwmgr::{Host, Runner, StepCall, StepKind, SystemRunner};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let inv = match cli::parse(&args) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("ironic-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match &inv.mode {
+        Mode::Help => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Mode::Version => {
+            println!("ironic-agent {AGENT_VERSION}");
+            ExitCode::SUCCESS
+        }
+        Mode::Steps => {
+            init_logging(false, None, true);
+            print_steps(&inv);
+            ExitCode::SUCCESS
+        }
+        Mode::RaidPlan { .. } => {
+            eprintln!("ironic-agent: raid plan is not available yet");
+            ExitCode::from(2)
+        }
+        Mode::Run => {
+            let config = match load_config(&inv) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("ironic-agent: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.debug, config.log_file.as_deref(), false);
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("ironic-agent: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(run(inv, config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("ironic-agent: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Kernel command line, then config file, then flags (see `config.rs`).
+fn load_config(inv: &Invocation) -> Result<Config, String> {
+    let host = Host::new(&inv.host_root);
+    let mut params = Params::default();
+    let cmdline_path = inv
+        .cmdline_file
+        .clone()
+        .unwrap_or_else(|| host.path("/proc/cmdline"));
+    match std::fs::read_to_string(&cmdline_path) {
+        Ok(text) => params.add_kernel_cmdline(&text),
+        Err(e) if inv.cmdline_file.is_some() => {
+            return Err(format!(
+                "cannot read --cmdline {}: {e}",
+                cmdline_path.display()
+            ))
+        }
+        Err(_) => {}
+    }
+    let config_path = inv
+        .config_file
+        .clone()
+        .unwrap_or_else(|| host.path("/etc/ironic-agent/agent.conf"));
+    match std::fs::read_to_string(&config_path) {
+        Ok(text) => params
+            .add_config_file(&text)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?,
+        Err(e) if inv.config_file.is_some() => {
+            return Err(format!(
+                "cannot read --config-file {}: {e}",
+                config_path.display()
+            ))
+        }
+        Err(_) => {}
+    }
+    for (k, v) in &inv.flags {
+        params.set(k, v, Source::Flag);
+    }
+    Config::from_params(&params)
+}
+
+fn init_logging(debug: bool, log_file: Option<&std::path::Path>, quiet: bool) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let level = if debug {
+        "debug"
+    } else if quiet {
+        "warn"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let file = log_file.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("ironic-agent: cannot open log file {}: {e}", p.display()))
+            .ok()
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match file {
+        Some(f) => builder
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(f)))
+            .init(),
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+}
+
+fn build_dispatcher(host: &Host, runner: Arc<dyn Runner>) -> Arc<Dispatcher> {
+    Arc::new(Dispatcher::new(managers::candidates(host, runner)))
+}
+
+/// `ironic-agent steps`: what `get_*_steps` would report here, and why managers declined.
+fn print_steps(inv: &Invocation) {
+    let host = Host::new(&inv.host_root);
+    let d = build_dispatcher(&host, Arc::new(SystemRunner::new()));
+    println!("Hardware managers:");
+    for line in d.manager_summary() {
+        println!("  {line}");
+    }
+    let call = StepCall::default();
+    for kind in StepKind::ALL {
+        println!("{} steps:", kind.as_str());
+        let steps = d.steps(kind, &call);
+        if steps.is_empty() {
+            println!("  (none)");
+        }
+        for (manager, list) in &steps {
+            for s in list.as_array().into_iter().flatten() {
+                println!(
+                    "  {}.{}  priority {}  ({manager})",
+                    s["interface"].as_str().unwrap_or("?"),
+                    s["step"].as_str().unwrap_or("?"),
+                    s["priority"]
+                );
+            }
+        }
+    }
+}
+
+async fn run(inv: Invocation, config: Config) -> Result<(), String> {
+    let host = Host::new(&inv.host_root);
+    tracing::info!(version = AGENT_VERSION, root = %host.root().display(), "ironic-agent starting");
+    let runner: Arc<dyn Runner> = Arc::new(SystemRunner::new());
+    let dispatcher = build_dispatcher(&host, runner.clone());
+    for line in dispatcher.manager_summary() {
+        tracing::info!("hardware manager {line}");
+    }
+    let agent = Agent::new(
+        host,
+        runner,
+        dispatcher,
+        config.agent_token.clone(),
+        config.log_file.clone(),
+    );
+    if config.api_urls.is_empty() {
+        tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
+        return serve_standalone(agent, &config).await;
+    }
+    Err("lookup and heartbeat are not implemented yet".into())
+}
+
+async fn serve_standalone(agent: Arc<Agent>, config: &Config) -> Result<(), String> {
+    let listener = server::bind(config.listen_host, config.listen_port)
+        .await
+        .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "API listening (http)");
+    let app = api::router(api::ApiState {
+        agent: agent.clone(),
+        scheme: "http",
+    });
+    server::serve(listener, app, None, agent.lockdown.subscribe())
+        .await
+        .map_err(|e| format!("API server failed: {e}"))?;
+    tracing::warn!("API stopped (lockdown); idling");
+    std::future::pending::<()>().await;
+    Ok(())
+}

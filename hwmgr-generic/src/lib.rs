@@ -2,7 +2,10 @@
 
 pub mod erase;
 pub mod inventory;
+pub mod manager;
 pub mod raid;
+
+pub use manager::GenericHardwareManager;
 
 use hwmgr::{Host, Runner};
 use std::sync::Arc;
