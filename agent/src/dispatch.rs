@@ -54,10 +54,6 @@ impl Dispatcher {
         &self.loaded
     }
 
-    pub fn declined(&self) -> &[DeclinedManager] {
-        &self.declined
-    }
-
     /// `hardware_manager_version`: `{name: version}` of every loaded manager.
     pub fn versions(&self) -> Map<String, Value> {
         self.loaded
@@ -332,7 +328,7 @@ pub(crate) mod tests {
         ]);
         let names: Vec<&str> = d.loaded().iter().map(|m| m.manager.class_name()).collect();
         assert_eq!(names, ["Vendor", "Mainline", "Generic"]);
-        assert_eq!(d.declined().len(), 1);
+        assert_eq!(d.declined.len(), 1);
         assert!(d
             .manager_summary()
             .contains(&"Absent: not loaded: level 0".to_string()));

@@ -1,17 +1,21 @@
 //! `ironic-agent`: a bare-metal agent that an unmodified OpenStack Ironic conductor drives like
 //! the Ironic Python Agent. See README.md for the design.
 
+mod advertise;
 mod agent;
 mod api;
 mod cli;
 mod commands;
 mod config;
 mod dispatch;
+mod ironic;
+mod lifecycle;
 mod managers;
 mod power;
 mod results;
 mod server;
 mod syslogs;
+mod tls;
 
 use crate::agent::{Agent, AGENT_VERSION};
 use crate::cli::{Invocation, Mode};
@@ -33,6 +37,10 @@ fn main() -> ExitCode {
     match &inv.mode {
         Mode::Help => {
             print!("{}", cli::USAGE);
+            println!(
+                "\nCommands served on POST /v1/commands/:\n  {}",
+                commands::command_names().join("\n  ")
+            );
             ExitCode::SUCCESS
         }
         Mode::Version => {
@@ -197,7 +205,7 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
         tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
         return serve_standalone(agent, &config).await;
     }
-    Err("lookup and heartbeat are not implemented yet".into())
+    lifecycle::run_with_ironic(agent, config).await
 }
 
 async fn serve_standalone(agent: Arc<Agent>, config: &Config) -> Result<(), String> {
