@@ -18,6 +18,50 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// When to send the next heartbeat (`ipa-protocol.md` 3.4): immediately at first; after a
+/// success `heartbeat_timeout × U(0.3, 0.6)`; after a failure 5-10 s; and when a command ends,
+/// soon — but never closer than 5 s to the previous one.
+#[derive(Debug, Clone)]
+pub struct HeartbeatSchedule {
+    pub next: Instant,
+    pub last_sent: Option<Instant>,
+}
+
+pub const FORCED_MIN_GAP: Duration = Duration::from_secs(5);
+
+impl HeartbeatSchedule {
+    pub fn new(now: Instant) -> Self {
+        HeartbeatSchedule {
+            next: now,
+            last_sent: None,
+        }
+    }
+
+    pub fn sent(&mut self, now: Instant) {
+        self.last_sent = Some(now);
+    }
+
+    /// `factor` is drawn from U(0.3, 0.6).
+    pub fn succeeded(&mut self, now: Instant, heartbeat_timeout: Duration, factor: f64) {
+        self.next = now + heartbeat_timeout.mul_f64(factor.clamp(0.3, 0.6));
+    }
+
+    /// `factor` is drawn from U(1.0, 2.0).
+    pub fn failed(&mut self, now: Instant, factor: f64) {
+        self.next = now + Duration::from_secs(5).mul_f64(factor.clamp(1.0, 2.0));
+    }
+
+    /// A command ended: bring the next heartbeat forward.
+    pub fn force(&mut self, now: Instant) {
+        let earliest = self.last_sent.map_or(now, |t| t + FORCED_MIN_GAP).max(now);
+        self.next = self.next.min(earliest);
+    }
+
+    pub fn immediately(&mut self, now: Instant) {
+        self.next = now;
+    }
+}
+
 /// What a lookup told us.
 #[derive(Debug, Clone)]
 pub struct NodeSession {
@@ -261,16 +305,13 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
     });
 
     // Heartbeats start only once the API listens: the first one makes the conductor call us.
-    let mut last_sent: Option<Instant> = None;
-    let mut next = Instant::now();
+    let mut schedule = HeartbeatSchedule::new(Instant::now());
     let mut lockdown = agent.lockdown.subscribe();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(schedule.next) => {}
             _ = agent.command_finished.notified() => {
-                // A command ended: heartbeat soon, but not closer than 5 s to the last one.
-                let earliest = last_sent.map_or_else(Instant::now, |t| t + Duration::from_secs(5));
-                next = next.min(earliest.max(Instant::now()));
+                schedule.force(Instant::now());
                 continue;
             }
             _ = lockdown.wait_for(|l| *l) => {
@@ -279,12 +320,15 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
             }
         }
         let body = heartbeat_body(&callback, agent.token(), cert_pem.as_deref());
-        last_sent = Some(Instant::now());
+        schedule.sent(Instant::now());
         match client.heartbeat(&session.node_uuid, &body).await {
             Ok(()) => {
                 tracing::info!(node = %session.node_uuid, "heartbeat accepted");
-                let f = rand::rng().random_range(0.3..0.6);
-                next = Instant::now() + session.heartbeat_timeout.mul_f64(f);
+                schedule.succeeded(
+                    Instant::now(),
+                    session.heartbeat_timeout,
+                    rand::rng().random_range(0.3..0.6),
+                );
             }
             Err(e) if needs_relookup(&e) => {
                 tracing::warn!("heartbeat refused: {e}; the conductor ended the operation or wiped our token: looking up again");
@@ -297,12 +341,11 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
                     tls_min_version: session.tls_min_version.clone(),
                     ..process_lookup(&agent, &data)
                 };
-                next = Instant::now();
+                schedule.immediately(Instant::now());
             }
             Err(e) => {
                 tracing::warn!("heartbeat failed: {e}; retrying in 5-10 s");
-                next = Instant::now()
-                    + Duration::from_secs_f64(5.0 * rand::rng().random_range(1.0..2.0));
+                schedule.failed(Instant::now(), rand::rng().random_range(1.0..2.0));
             }
         }
     }
@@ -337,6 +380,32 @@ fn needs_relookup(e: &CallError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeat_schedule_follows_ipa() {
+        let t0 = Instant::now();
+        let mut s = HeartbeatSchedule::new(t0);
+        assert_eq!(s.next, t0, "first heartbeat immediately");
+        s.sent(t0);
+        s.succeeded(t0, Duration::from_secs(300), 0.3);
+        assert_eq!(s.next, t0 + Duration::from_secs(90));
+        s.succeeded(t0, Duration::from_secs(300), 0.6);
+        assert_eq!(s.next, t0 + Duration::from_secs(180));
+        // A command ends 1 s after the last heartbeat: the next one comes 5 s after it.
+        s.force(t0 + Duration::from_secs(1));
+        assert_eq!(s.next, t0 + FORCED_MIN_GAP);
+        // Ending 30 s after: right away.
+        s.succeeded(t0, Duration::from_secs(300), 0.5);
+        s.force(t0 + Duration::from_secs(30));
+        assert_eq!(s.next, t0 + Duration::from_secs(30));
+        // Forcing never postpones an earlier heartbeat.
+        s.failed(t0, 1.0);
+        assert_eq!(s.next, t0 + Duration::from_secs(5));
+        s.force(t0 + Duration::from_secs(4));
+        assert_eq!(s.next, t0 + Duration::from_secs(5));
+        s.failed(t0, 2.0);
+        assert_eq!(s.next, t0 + Duration::from_secs(10));
+    }
 
     #[test]
     fn token_refusals_trigger_relookup() {
