@@ -161,7 +161,7 @@ fn build_dispatcher(host: &Host, runner: Arc<dyn Runner>) -> Arc<Dispatcher> {
 /// `ironic-agent steps`: what `get_*_steps` would report here, and why managers declined.
 fn print_steps(inv: &Invocation) {
     let host = Host::new(&inv.host_root);
-    let d = build_dispatcher(&host, Arc::new(SystemRunner::new()));
+    let d = build_dispatcher(&host, Arc::new(SystemRunner::for_host(&host)));
     println!("Hardware managers:");
     for line in d.manager_summary() {
         println!("  {line}");
@@ -189,7 +189,7 @@ fn print_steps(inv: &Invocation) {
 async fn run(inv: Invocation, config: Config) -> Result<(), String> {
     let host = Host::new(&inv.host_root);
     tracing::info!(version = AGENT_VERSION, root = %host.root().display(), "ironic-agent starting");
-    let runner: Arc<dyn Runner> = Arc::new(SystemRunner::new());
+    let runner: Arc<dyn Runner> = Arc::new(SystemRunner::for_host(&host));
     let dispatcher = build_dispatcher(&host, runner.clone());
     for line in dispatcher.manager_summary() {
         tracing::info!("hardware manager {line}");

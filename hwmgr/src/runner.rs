@@ -149,8 +149,15 @@ impl CommandError {
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.failure {
-            Failure::NotFound => write!(f, "`{}` failed: the program is not installed", self.command)?,
-            Failure::Timeout(t) => write!(f, "`{}` timed out after {} s and was killed", self.command, t.as_secs())?,
+            Failure::NotFound => {
+                write!(f, "`{}` failed: the program is not installed", self.command)?
+            }
+            Failure::Timeout(t) => write!(
+                f,
+                "`{}` timed out after {} s and was killed",
+                self.command,
+                t.as_secs()
+            )?,
             Failure::Exit(c) => write!(f, "`{}` exited with code {c}", self.command)?,
             Failure::Signal => write!(f, "`{}` was killed by a signal", self.command)?,
             Failure::Io(e) => write!(f, "`{}` could not be run: {e}", self.command)?,
@@ -193,6 +200,31 @@ impl SystemRunner {
         Self::default()
     }
 
+    /// Looks programs up only in `dirs`, never in the process's PATH.
+    pub fn with_search_path(dirs: Vec<PathBuf>) -> Self {
+        SystemRunner {
+            search_path: Some(dirs),
+        }
+    }
+
+    /// The runner for a machine: on the real root, PATH; on a fake root, only the fake
+    /// machine's own `bin`/`sbin` directories, so a test can never run a real tool (say
+    /// `mdadm --assemble --scan`) against the real host.
+    pub fn for_host(host: &crate::Host) -> Self {
+        if host.is_real() {
+            return Self::new();
+        }
+        let dirs = [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ];
+        Self::with_search_path(dirs.iter().map(|d| host.path(d)).collect())
+    }
+
     fn find(&self, program: &str) -> Option<PathBuf> {
         if program.contains('/') {
             let p = PathBuf::from(program);
@@ -202,7 +234,9 @@ impl SystemRunner {
             Some(d) => d.clone(),
             None => std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect(),
         };
-        dirs.into_iter().map(|d| d.join(program)).find(|p| is_executable(p))
+        dirs.into_iter()
+            .map(|d| d.join(program))
+            .find(|p| is_executable(p))
     }
 }
 
@@ -237,7 +271,11 @@ impl Runner for SystemRunner {
         let started = Instant::now();
         let mut child = Command::new(exe)
             .args(&cmd.args)
-            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -258,8 +296,18 @@ impl Runner for SystemRunner {
                 String::from_utf8_lossy(&buf).into_owned()
             })
         };
-        let out_t = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let err_t = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let out_t = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err_t = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
 
         let mut sleep = Duration::from_millis(2);
         let status = loop {
@@ -441,7 +489,10 @@ mod tests {
         assert_eq!(e.exit_code(), Some(2));
         assert!(e.stderr.contains("/definitely/not/here"));
         let text = e.to_string();
-        assert!(text.contains("`ls /definitely/not/here` exited with code 2"), "{text}");
+        assert!(
+            text.contains("`ls /definitely/not/here` exited with code 2"),
+            "{text}"
+        );
         assert!(text.contains("stderr:"), "{text}");
     }
 
@@ -457,7 +508,11 @@ mod tests {
         let r = SystemRunner::new();
         let t0 = Instant::now();
         let e = r
-            .run(&Cmd::new("sleep").arg("30").timeout(Duration::from_millis(200)))
+            .run(
+                &Cmd::new("sleep")
+                    .arg("30")
+                    .timeout(Duration::from_millis(200)),
+            )
             .unwrap_err();
         assert_eq!(e.failure, Failure::Timeout(Duration::from_millis(200)));
         assert!(t0.elapsed() < Duration::from_secs(10));
@@ -470,6 +525,28 @@ mod tests {
         let e = r.run(&Cmd::new("no-such-tool-xyz")).unwrap_err();
         assert_eq!(e.failure, Failure::NotFound);
         assert!(e.to_string().contains("not installed"));
+    }
+
+    #[test]
+    fn a_fake_root_only_runs_its_own_tools() {
+        let d = tempfile::tempdir().unwrap();
+        let r = SystemRunner::for_host(&crate::Host::new(d.path()));
+        assert!(
+            !r.has_program("ls"),
+            "the host's ls must not be visible under a fake root"
+        );
+        assert_eq!(
+            r.run(&Cmd::new("ls")).unwrap_err().failure,
+            Failure::NotFound
+        );
+        std::fs::create_dir_all(d.path().join("usr/bin")).unwrap();
+        let tool = d.path().join("usr/bin/mdadm");
+        std::fs::write(&tool, "#!/bin/sh\necho fake mdadm \"$@\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = r.run(&Cmd::new("mdadm").arg("--assemble")).unwrap();
+        assert_eq!(out.stdout, "fake mdadm --assemble\n");
+        assert!(SystemRunner::for_host(&crate::Host::default()).has_program("ls"));
     }
 
     #[test]
@@ -486,8 +563,18 @@ mod tests {
             .on_times(&["mdadm", "--detail", "/dev/md0"], "first", 1)
             .fail(&["sgdisk"], 4, "boom")
             .without_program("ssacli");
-        assert_eq!(r.run(&Cmd::new("mdadm").args(["--detail", "/dev/md0"])).unwrap().stdout, "first");
-        assert_eq!(r.run(&Cmd::new("mdadm").args(["--detail", "/dev/md0"])).unwrap().stdout, "UUID : x");
+        assert_eq!(
+            r.run(&Cmd::new("mdadm").args(["--detail", "/dev/md0"]))
+                .unwrap()
+                .stdout,
+            "first"
+        );
+        assert_eq!(
+            r.run(&Cmd::new("mdadm").args(["--detail", "/dev/md0"]))
+                .unwrap()
+                .stdout,
+            "UUID : x"
+        );
         let e = r.run(&Cmd::new("sgdisk").arg("-Z")).unwrap_err();
         assert_eq!((e.exit_code(), e.stderr.as_str()), (Some(4), "boom"));
         assert!(!r.has_program("ssacli"));

@@ -341,17 +341,16 @@ fn routes_with_and_without_v1_and_trailing_slash() {
     );
 }
 
-/// A slow `sync` on PATH keeps `standby.power_off` (async) running long enough to observe
+/// A slow `sync` keeps `standby.power_off` (async) running long enough to observe
 /// RUNNING, busy and wait=true. The fake root guarantees nothing is really powered off.
 fn agent_with_slow_sync(secs: u32) -> (tempfile::TempDir, AgentProcess) {
     let m = bare_machine();
-    let tools = m.path().join("fake-tools");
-    write_script(&tools, "sync", &format!("sleep {secs}"));
+    // The fake machine's own tools: on a fake root the agent runs programs only from there.
+    write_script(&m.path().join("usr/bin"), "sync", &format!("sleep {secs}"));
     let a = AgentProcess::start(
         m.path(),
         AgentOptions {
             token: Some(TOKEN.into()),
-            path_prepend: vec![tools],
             ..Default::default()
         },
     );
