@@ -91,6 +91,8 @@ pub struct IronicOptions {
     /// Raw ini text for anything else. It goes into a second config file that is read after
     /// the generated one, so its values win.
     pub extra_config: Option<String>,
+    /// Listen on this port instead of a free one (a test that starts the agent first).
+    pub port: Option<u16>,
 }
 
 impl Default for IronicOptions {
@@ -106,6 +108,7 @@ impl Default for IronicOptions {
             erase_devices_priority: None,
             erase_devices_metadata_priority: None,
             extra_config: None,
+            port: None,
         }
     }
 }
@@ -238,7 +241,7 @@ impl Ironic {
             // conductor by the hash ring would be unusable ("Cannot use 'none' RPC to
             // connect to remote conductor").
             let state = new_state_dir();
-            let port = free_port();
+            let port = opts.port.unwrap_or_else(free_port);
             let url = format!("http://127.0.0.1:{port}");
             // The conductor name identifies this instance: readiness insists on it, so a
             // foreign Ironic that happens to listen on the port is never mistaken for ours.

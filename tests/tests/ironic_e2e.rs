@@ -1,0 +1,290 @@
+//! Our real agent binary (on the host, against a fake machine) driven by a real, unmodified
+//! Ironic 39.0.0 from PyPI on loopback: lookup, token, auto-TLS, heartbeats, cleaning.
+
+use agent_tests::agent::{free_port, AgentOptions, AgentProcess};
+use agent_tests::ironic::{Ironic, IronicOptions};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const MAC: &str = "52:54:00:aa:bb:01";
+
+/// A fake machine with one NIC (so lookup has a MAC) and no disks (so metadata erase has
+/// nothing to do and automated cleaning can finish).
+fn machine_with_nic(mac: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+    std::fs::write(root.join("proc/cmdline"), "").unwrap();
+    std::fs::write(root.join("proc/sys/kernel/hostname"), "fake-node\n").unwrap();
+    let nic = root.join("sys/class/net/eth0");
+    std::fs::create_dir_all(&nic).unwrap();
+    std::fs::write(nic.join("address"), format!("{mac}\n")).unwrap();
+    std::fs::write(nic.join("carrier"), "1\n").unwrap();
+    std::fs::write(nic.join("operstate"), "up\n").unwrap();
+    std::fs::create_dir_all(root.join("sys/block")).unwrap();
+    d
+}
+
+fn enroll(ironic: &Ironic, name: &str) -> String {
+    let node = ironic.create_node(name, json!({}));
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+    ironic.create_port(&uuid, MAC);
+    ironic.provision(&uuid, "manage", json!(null));
+    ironic
+        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
+        .unwrap();
+    uuid
+}
+
+fn start_agent(root: &Path, ironic_url: &str, extra: &[&str]) -> AgentProcess {
+    let port = free_port();
+    let mut args: Vec<String> = vec![
+        "--api-url".into(),
+        ironic_url.into(),
+        "--advertise-port".into(),
+        port.to_string(),
+        "--lookup-interval".into(),
+        "0.5".into(),
+        "--debug".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    AgentProcess::start(
+        root,
+        AgentOptions {
+            args,
+            port: Some(port),
+            no_wait: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// Waits for `state`, remembering the agent facts Ironic recorded along the way (it wipes them
+/// when an operation ends).
+fn wait_recording(
+    ironic: &Ironic,
+    agent: &AgentProcess,
+    uuid: &str,
+    state: &str,
+    timeout: Duration,
+) -> (Value, Value) {
+    let t0 = Instant::now();
+    let mut seen = json!({});
+    loop {
+        let node = ironic.get_node(uuid);
+        let dii = &node["driver_internal_info"];
+        for k in ["agent_url", "agent_version", "agent_verify_ca"] {
+            if dii[k].is_string() {
+                seen[k] = dii[k].clone();
+            }
+        }
+        let current = node["provision_state"].as_str().unwrap_or("");
+        if current == state && node["target_provision_state"].is_null() {
+            return (node, seen);
+        }
+        if current.ends_with("failed") {
+            panic!(
+                "node went to {current}: {}\nagent log:\n{}",
+                node["last_error"],
+                agent.log_text()
+            );
+        }
+        if t0.elapsed() > timeout {
+            panic!(
+                "node in {current} (target {}) after {timeout:?}, wanted {state}; last_error {}\nagent log:\n{}",
+                node["target_provision_state"],
+                node["last_error"],
+                agent.log_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn provide_with_ironic_defaults_uses_auto_tls() {
+    let ironic = Ironic::start(IronicOptions::default());
+    let uuid = enroll(&ironic, "e2e-tls");
+    let m = machine_with_nic(MAC);
+    let agent = start_agent(m.path(), ironic.url(), &[]);
+    ironic.provision(&uuid, "provide", json!(null));
+    let (node, seen) = wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(240),
+    );
+    assert_eq!(node["provision_state"], "available");
+    let url = seen["agent_url"]
+        .as_str()
+        .expect("Ironic recorded our callback URL");
+    assert_eq!(
+        url,
+        format!("https://127.0.0.1:{}", agent.port),
+        "auto-TLS callback"
+    );
+    assert_eq!(seen["agent_version"], env_version());
+    // Ironic stored our certificate and verified our server against it for every command.
+    let ca = seen["agent_verify_ca"]
+        .as_str()
+        .expect("Ironic recorded the certificate path");
+    let pem = std::fs::read_to_string(ca).unwrap_or_default();
+    let ours = std::fs::read_to_string(m.path().join("run/ironic-agent/agent.crt")).unwrap();
+    assert_eq!(
+        pem, ours,
+        "the stored certificate is the one the agent generated"
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains("auto-TLS: generated a self-signed certificate"),
+        "{log}"
+    );
+    assert!(
+        log.contains("clean.get_clean_steps") && log.contains("clean.execute_clean_step"),
+        "{log}"
+    );
+}
+
+fn env_version() -> &'static str {
+    // The agent reports its crate version; the workspace shares one version.
+    "0.1.0"
+}
+
+#[test]
+fn provide_with_plain_http_when_ironic_allows_it() {
+    let ironic = Ironic::start(IronicOptions {
+        require_tls: Some(false),
+        ..Default::default()
+    });
+    let uuid = enroll(&ironic, "e2e-http");
+    let m = machine_with_nic(MAC);
+    let agent = start_agent(m.path(), ironic.url(), &["--enable-auto-tls", "false"]);
+    ironic.provision(&uuid, "provide", json!(null));
+    let (_node, seen) = wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(240),
+    );
+    assert_eq!(
+        seen["agent_url"],
+        format!("http://127.0.0.1:{}", agent.port)
+    );
+    assert!(
+        seen.get("agent_verify_ca").is_none(),
+        "no certificate without TLS: {seen}"
+    );
+}
+
+#[test]
+fn fast_track_clean_provide_clean_with_one_agent() {
+    let ironic = Ironic::start(IronicOptions {
+        fast_track: true,
+        ..Default::default()
+    });
+    let uuid = enroll(&ironic, "e2e-fast");
+    let m = machine_with_nic(MAC);
+    let mut agent = start_agent(m.path(), ironic.url(), &[]);
+    let steps = json!({"clean_steps": [{"interface": "deploy", "step": "erase_devices_metadata"}]});
+    ironic.provision(&uuid, "clean", steps.clone());
+    let (_n, seen1) = wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "manageable",
+        Duration::from_secs(240),
+    );
+    ironic.provision(&uuid, "provide", json!(null));
+    wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(240),
+    );
+    ironic.provision(&uuid, "manage", json!(null));
+    ironic
+        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
+        .unwrap();
+    ironic.provision(&uuid, "clean", steps);
+    let (_n, seen2) = wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "manageable",
+        Duration::from_secs(240),
+    );
+    assert!(
+        agent.try_wait().is_none(),
+        "the same agent process did all of it"
+    );
+    assert_eq!(
+        seen1["agent_url"], seen2["agent_url"],
+        "callback URL stays the same for the agent's life"
+    );
+    let log = agent.log_text();
+    let lookups = log.matches("lookup succeeded").count();
+    assert!(
+        lookups >= 2,
+        "the agent looked itself up again after Ironic wiped the token ({lookups} lookups):\n{log}"
+    );
+    assert!(
+        log.matches("adopted the agent token from lookup").count() >= 2,
+        "{log}"
+    );
+}
+
+#[test]
+fn agent_waits_for_an_ironic_that_starts_later() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let m = machine_with_nic(MAC);
+    let mut agent = start_agent(m.path(), &url, &[]);
+    std::thread::sleep(Duration::from_secs(30));
+    assert!(
+        agent.try_wait().is_none(),
+        "the agent keeps retrying while Ironic is down:\n{}",
+        agent.log_text()
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains("Ironic API unreachable") && log.contains(&url),
+        "one line per failure with the URL:\n{log}"
+    );
+    let ironic = Ironic::start(IronicOptions {
+        port: Some(port),
+        ..Default::default()
+    });
+    let uuid = enroll(&ironic, "e2e-late");
+    ironic.provision(&uuid, "provide", json!(null));
+    let (_node, seen) = wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(300),
+    );
+    assert!(seen["agent_url"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("https://127.0.0.1:"));
+}
+
+#[test]
+fn lookup_gives_up_after_the_timeout_with_a_nonzero_exit() {
+    let m = machine_with_nic(MAC);
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let mut agent = start_agent(m.path(), &url, &["--lookup-timeout", "3"]);
+    let st = agent
+        .wait_exit(Duration::from_secs(30))
+        .expect("agent exits after the lookup timeout");
+    assert!(!st.success());
+    assert!(
+        agent.log_text().contains("lookup gave up after 3 s"),
+        "{}",
+        agent.log_text()
+    );
+}
