@@ -79,6 +79,10 @@ impl HardwareManager for GenericHardwareManager {
     fn execute(&self, method: &str, _call: &StepCall) -> Option<Result<Value, AgentError>> {
         match method {
             "full_sync" => Some(self.full_sync()),
+            "list_hardware_info" => Some(Ok(crate::inventory::hardware_inventory(
+                &self.machine.host,
+                self.machine.runner.as_ref(),
+            ))),
             _ => None,
         }
     }
