@@ -288,3 +288,94 @@ fn lookup_gives_up_after_the_timeout_with_a_nonzero_exit() {
         agent.log_text()
     );
 }
+
+/// A fake "Ironic" on loopback that answers garbage: a root document that is not JSON, then
+/// 500s and a slow reply. The agent must keep retrying, log each failure with the URL and
+/// status, and end with a clean non-zero exit when its lookup budget runs out.
+#[test]
+fn garbage_and_errors_from_the_api_never_crash_the_agent() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let mut first = String::new();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let _ = reader.read_line(&mut first);
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                    break;
+                }
+            }
+            let reply = match n % 3 {
+                0 => "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!".to_string(),
+                1 => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops".to_string(),
+                _ => {
+                    std::thread::sleep(Duration::from_secs(3));
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                }
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    let m = machine_with_nic(MAC);
+    let url = format!("http://127.0.0.1:{port}");
+    let mut agent = start_agent(
+        m.path(),
+        &url,
+        &["--lookup-timeout", "8", "--http-request-timeout", "2"],
+    );
+    let st = agent
+        .wait_exit(Duration::from_secs(60))
+        .expect("the agent gives up after its lookup budget");
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "a clean error exit, not a crash:\n{}",
+        agent.log_text()
+    );
+    let log = agent.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains(&format!("{url}/ answered with an unusable body")),
+        "{log}"
+    );
+    assert!(log.contains(&format!("{url}/ answered 500")), "{log}");
+    assert!(log.contains("lookup gave up after 8 s"), "{log}");
+}
+
+#[test]
+fn several_api_urls_rotate_to_the_one_that_answers() {
+    let ironic = Ironic::start(IronicOptions {
+        require_tls: Some(false),
+        ..Default::default()
+    });
+    let uuid = enroll(&ironic, "e2e-rotate");
+    let m = machine_with_nic(MAC);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let urls = format!("{dead},{}", ironic.url());
+    let agent = start_agent(m.path(), &urls, &["--enable-auto-tls", "false"]);
+    ironic.provision(&uuid, "provide", json!(null));
+    wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(240),
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains(&dead),
+        "the dead URL was tried and named:\n{log}"
+    );
+    // After the first success the working URL is tried first: the dead one is named only
+    // in the first failures, not in every heartbeat.
+    let dead_mentions = log.matches(dead.as_str()).count();
+    let heartbeats = log.matches("heartbeat accepted").count();
+    assert!(
+        heartbeats >= 1 && dead_mentions <= 3,
+        "{dead_mentions} mentions of the dead URL:\n{log}"
+    );
+}
