@@ -52,9 +52,9 @@ fn main() -> ExitCode {
             print_steps(&inv);
             ExitCode::SUCCESS
         }
-        Mode::RaidPlan { .. } => {
-            eprintln!("ironic-agent: raid plan is not available yet");
-            ExitCode::from(2)
+        Mode::RaidPlan { config, node } => {
+            init_logging(false, None, true);
+            raid_plan(&inv, config, node.as_deref())
         }
         Mode::Run => {
             let config = match load_config(&inv) {
@@ -182,6 +182,47 @@ fn print_steps(inv: &Invocation) {
                     s["priority"]
                 );
             }
+        }
+    }
+}
+
+/// `ironic-agent raid plan`: validate a target_raid_config against this machine and print the
+/// exact commands create would run, without running any.
+fn raid_plan(
+    inv: &Invocation,
+    config: &std::path::Path,
+    node: Option<&std::path::Path>,
+) -> ExitCode {
+    let read_json = |p: &std::path::Path| -> Result<serde_json::Value, String> {
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", p.display()))
+    };
+    let loaded = read_json(config).and_then(|c| Ok((c, node.map(read_json).transpose()?)));
+    let (raid_config, node) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("ironic-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A bare target_raid_config is the common case; a node dict supplies boot mode,
+    // capabilities and skip_block_devices.
+    let mut node = node.unwrap_or_else(|| serde_json::json!({}));
+    if node.get("target_raid_config").is_none() {
+        node["target_raid_config"] = raid_config.clone();
+    }
+    let host = Host::new(&inv.host_root);
+    let machine =
+        hwmgr_generic::Machine::new(host.clone(), Arc::new(SystemRunner::for_host(&host)));
+    match hwmgr_generic::raid::plan::plan_create(&machine, &node, &raid_config) {
+        Ok(plan) => {
+            println!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("REJECTED ({}): {}", e.kind.type_name(), e.details);
+            ExitCode::from(1)
         }
     }
 }

@@ -1,0 +1,559 @@
+//! `deploy.erase_devices_metadata` (`ipa-protocol.md` 10.1, 10.3).
+//!
+//! Devices: disks (incl. md arrays) **and** partitions, minus `skip_block_devices` (disk
+//! hints, and the partitions of a skipped disk, which IPA would still wipe; arrays named by
+//! `volume_name`), sorted by name descending (partitions before their disk). Skipped with
+//! a log line: the virtual-media device (`/dev/disk/by-label/ir-vfd-dev`), read-only
+//! devices, and RAID members. A RAID member is a device with an md holder in sysfs, or one
+//! whose `lsblk` output (the device or any child) shows `linux_raid_member`, as IPA's
+//! `lsblk --fs` check does; without udev lsblk may not see the file-system type, so
+//! members of arrays that are not assembled can be wiped, which is what a metadata erase
+//! is for.
+//!
+//! The safety check (10.1) runs for **every** device before anything is written, so a
+//! protected file system (GPFS, VMFS, gfs2) aborts the step with `ProtectedDeviceError`
+//! and no device touched. It is skipped when `driver_internal_info.wipe_special_filesystems`
+//! is false or the agent option `guard-special-filesystems` is off
+//! ([`EraseOptions`]).
+//!
+//! Per device (IPA's `destroy_disk_metadata`): `wipefs --force --all` (retried without
+//! `--force` if this wipefs does not know it), `blockdev --getss` / `--getsize64`, `dd` of
+//! zeros over the primary GPT area (33 sectors at 512 B, 5 at 4 KiB, clipped to the
+//! device) and the backup GPT area at the end, then `sgdisk -Z`. Failures are collected and
+//! returned as one `BlockDeviceEraseError` naming each device, command and stderr. Returns
+//! `null`. (IPA's final "wait until the device is free" is not done.)
+
+use crate::raid::SkipList;
+use crate::Machine;
+use hwmgr::{command_error, AgentError, BlockDevice, Cmd, DevType, ErrorKind, Result, StepCall};
+use serde_json::Value;
+
+/// Agent options that affect erasure.
+#[derive(Debug, Clone)]
+pub struct EraseOptions {
+    /// `ipa-guard-special-filesystems` (default true).
+    pub guard_special_filesystems: bool,
+}
+
+impl Default for EraseOptions {
+    fn default() -> Self {
+        EraseOptions {
+            guard_special_filesystems: true,
+        }
+    }
+}
+
+/// IBM GPFS partition type GUID.
+const GPFS_GUID: &str = "37AFFC90-EF7D-4E96-91C3-2D7AE055B174";
+/// VMware VMFS partition type GUID.
+const VMFS_GUID: &str = "AA31E02A-400F-11DB-9590-000C2911D1B8";
+
+/// `deploy.erase_devices_metadata` on the live machine.
+pub fn erase_devices_metadata(m: &Machine, call: &StepCall) -> Result<Value> {
+    let devices = hwmgr::list_block_devices(&m.host, true);
+    let md = hwmgr::blockdev::list_md_arrays(&m.host);
+    erase_devices_metadata_on(m, &devices, &md, call, &EraseOptions::default())
+}
+
+fn err(details: impl Into<String>) -> AgentError {
+    AgentError::new(ErrorKind::BlockDeviceEraseError, details)
+}
+
+/// The virtual-media device's kernel name, if the link exists.
+fn virtual_media(m: &Machine) -> Option<String> {
+    let t = m.host.link_target("/dev/disk/by-label/ir-vfd-dev")?;
+    t.file_name().map(|f| f.to_string_lossy().into_owned())
+}
+
+/// What lsblk says about a device and its children.
+#[derive(Debug, Default)]
+struct Lsblk {
+    raid_member: bool,
+    protected: Vec<String>,
+}
+
+fn parse_lsblk(text: &str) -> std::result::Result<Lsblk, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("unreadable lsblk JSON: {e}"))?;
+    let mut out = Lsblk::default();
+    let mut stack: Vec<&Value> = v
+        .get("blockdevices")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    while let Some(d) = stack.pop() {
+        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        if s("fstype") == "linux_raid_member" {
+            out.raid_member = true;
+        }
+        for k in ["uuid", "ptuuid", "parttype", "partuuid"] {
+            let val = s(k);
+            let up = val.to_ascii_uppercase();
+            if up == GPFS_GUID {
+                out.protected
+                    .push("IBM General Parallel File System (GPFS)".into());
+            } else if up == VMFS_GUID || (k == "parttype" && up == "0XFB") {
+                out.protected.push("VMware VMFS".into());
+            }
+        }
+        if s("fstype") == "gfs2" {
+            out.protected
+                .push("Red Hat Global File System 2 (gfs2)".into());
+        }
+        if let Some(children) = d.get("children").and_then(Value::as_array) {
+            stack.extend(children);
+        }
+    }
+    Ok(out)
+}
+
+fn guard_enabled(call: &StepCall, opts: &EraseOptions) -> bool {
+    let off = call
+        .internal_info("wipe_special_filesystems")
+        .is_some_and(|v| {
+            v == &Value::Bool(false) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("false"))
+        });
+    opts.guard_special_filesystems && !off
+}
+
+/// `erase_devices_metadata` over a given device list (`devices` with partitions; `md`
+/// the md arrays with their names, for the skip list).
+pub fn erase_devices_metadata_on(
+    m: &Machine,
+    devices: &[BlockDevice],
+    md: &[BlockDevice],
+    call: &StepCall,
+    opts: &EraseOptions,
+) -> Result<Value> {
+    let skip = SkipList::from_node(&call.node, ErrorKind::BlockDeviceEraseError)?;
+    let vmedia = virtual_media(m);
+    let mut list: Vec<&BlockDevice> = devices
+        .iter()
+        .filter(|d| matches!(d.dev_type, DevType::Disk | DevType::Raid(_) | DevType::Part))
+        .collect();
+    list.sort_by(|a, b| b.name.cmp(&a.name));
+
+    let kept_md: Vec<&str> = md
+        .iter()
+        .chain(devices.iter().filter(|d| d.is_md()))
+        .filter(|a| skip.keeps_volume(a.md_name.as_deref()))
+        .map(|a| a.name.as_str())
+        .collect();
+
+    let mut selected: Vec<&BlockDevice> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut protected: Vec<String> = Vec::new();
+    let guard = guard_enabled(call, opts);
+    for d in list {
+        let on_kept_md = kept_md.contains(&d.name.as_str())
+            || d.parent.as_deref().is_some_and(|p| kept_md.contains(&p));
+        if on_kept_md {
+            tracing::info!(
+                "not erasing {}: software RAID kept by skip_block_devices",
+                d.name
+            );
+            continue;
+        }
+        if skip.skips_disk(d, devices) {
+            tracing::info!("not erasing {}: in skip_block_devices", d.name);
+            continue;
+        }
+        if vmedia.as_deref() == Some(d.kname.as_str()) {
+            tracing::info!("not erasing {}: virtual media device", d.name);
+            continue;
+        }
+        if d.read_only {
+            tracing::info!("not erasing {}: read-only", d.name);
+            continue;
+        }
+        if d.holders
+            .iter()
+            .any(|h| h.trim_start_matches("/dev/").starts_with("md"))
+        {
+            tracing::info!(
+                "not erasing {}: RAID member of {}",
+                d.name,
+                d.holders.join(", ")
+            );
+            continue;
+        }
+        let path = match m.host.device(&d.name) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => {
+                failures.push(format!("{}: {}", d.name, e.details));
+                continue;
+            }
+        };
+        let cmd = Cmd::new("lsblk").args([
+            "-bia",
+            "--json",
+            "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE",
+            &path,
+        ]);
+        let info = match m.runner.run(&cmd) {
+            Ok(o) => parse_lsblk(&o.stdout),
+            Err(e) => Err(e.to_string()),
+        };
+        match info {
+            Err(e) => failures.push(format!("{}: safety check failed: {e}", d.name)),
+            Ok(i) if i.raid_member => {
+                tracing::info!("not erasing {}: it holds a Linux RAID member", d.name);
+            }
+            Ok(i) => {
+                if guard && !i.protected.is_empty() {
+                    protected.push(format!("{} ({})", d.name, i.protected.join(", ")));
+                }
+                selected.push(d);
+            }
+        }
+    }
+    if !protected.is_empty() {
+        return Err(AgentError::new(
+            ErrorKind::ProtectedDeviceError,
+            format!(
+                "Refusing to erase the metadata of {}: it holds a file system that may be shared \
+                 with other machines. If this is intended, set driver_internal_info.wipe_special_filesystems \
+                 to false for this node. Nothing was erased.",
+                protected.join(", ")
+            ),
+        ));
+    }
+    for d in selected {
+        if let Err(e) = destroy_disk_metadata(m, &d.name) {
+            failures.push(format!("{}: {e}", d.name));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(err(format!(
+            "Failed to erase the metadata on the device(s): {}",
+            failures.join("; ")
+        )));
+    }
+    Ok(Value::Null)
+}
+
+/// Wipes the signatures and both GPT areas of one device.
+pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), String> {
+    let path = m.host.device(dev).map_err(|e| e.details)?;
+    let path = path.to_string_lossy().into_owned();
+    let run = |cmd: Cmd, what: &str| {
+        m.runner
+            .run(&cmd)
+            .map_err(|e| command_error(ErrorKind::BlockDeviceEraseError, what, &e).details)
+    };
+    let forced = Cmd::new("wipefs").args(["--force", "--all", &path]);
+    if let Err(e) = m.runner.run(&forced) {
+        let unsupported =
+            e.stderr.contains("unrecognized option") || e.stderr.contains("invalid option");
+        if !unsupported {
+            return Err(command_error(
+                ErrorKind::BlockDeviceEraseError,
+                "wiping signatures failed",
+                &e,
+            )
+            .details);
+        }
+        run(
+            Cmd::new("wipefs").args(["--all", &path]),
+            "wiping signatures failed",
+        )?;
+    }
+    let number = |cmd: Cmd, what: &str| -> std::result::Result<u64, String> {
+        let out = run(cmd, what)?;
+        out.stdout
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what}: unexpected output {:?}", out.stdout.trim()))
+    };
+    let ss = number(
+        Cmd::new("blockdev").args(["--getss", &path]),
+        "reading the sector size failed",
+    )?;
+    let size = number(
+        Cmd::new("blockdev").args(["--getsize64", &path]),
+        "reading the size failed",
+    )?;
+    if ss == 0 {
+        return Err(format!("{dev} reports a sector size of 0"));
+    }
+    let sectors = size / ss;
+    let count = (if ss == 512 { 33 } else { 5 }).min(sectors);
+    if count > 0 {
+        let dd = |seek: Option<u64>| {
+            let mut c = Cmd::new("dd").args([
+                format!("bs={ss}"),
+                "if=/dev/zero".into(),
+                format!("of={path}"),
+                format!("count={count}"),
+                "oflag=direct".into(),
+            ]);
+            if let Some(s) = seek {
+                c = c.arg(format!("seek={s}"));
+            }
+            c
+        };
+        run(dd(None), "zeroing the primary GPT failed")?;
+        run(dd(Some(sectors - count)), "zeroing the backup GPT failed")?;
+    }
+    run(
+        Cmd::new("sgdisk").args(["-Z", &path]),
+        "zapping the GPT failed",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hwmgr::{Host, RecordingRunner, StepKind};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn machine() -> (Machine, RecordingRunner) {
+        let r = RecordingRunner::new();
+        (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
+    }
+
+    fn disk(name: &str, parts: &[&str]) -> BlockDevice {
+        BlockDevice {
+            name: format!("/dev/{name}"),
+            kname: name.into(),
+            dev_type: DevType::Disk,
+            size: 10 << 30,
+            serial: Some(format!("SER-{name}")),
+            logical_sectors: 512,
+            partitions: parts.iter().map(|p| format!("/dev/{p}")).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn part(name: &str, parent: &str) -> BlockDevice {
+        BlockDevice {
+            name: format!("/dev/{name}"),
+            kname: name.into(),
+            dev_type: DevType::Part,
+            size: 1 << 30,
+            parent: Some(format!("/dev/{parent}")),
+            ..Default::default()
+        }
+    }
+
+    fn call(node: Value) -> StepCall {
+        StepCall::new(StepKind::Clean, node, json!([]), Default::default())
+    }
+
+    const EMPTY_LSBLK: &str = r#"{"blockdevices": [{"uuid": null, "ptuuid": null, "parttype": null, "partuuid": null, "fstype": null}]}"#;
+
+    fn script_sizes(r: &RecordingRunner) {
+        r.on(&["lsblk"], EMPTY_LSBLK)
+            .on(&["blockdev", "--getss"], "512\n")
+            .on(&["blockdev", "--getsize64"], "10737418240\n");
+    }
+
+    fn wipe_lines(dev: &str) -> Vec<String> {
+        vec![
+            format!("wipefs --force --all /fake{dev}"),
+            format!("blockdev --getss /fake{dev}"),
+            format!("blockdev --getsize64 /fake{dev}"),
+            format!("dd bs=512 if=/dev/zero of=/fake{dev} count=33 oflag=direct"),
+            format!("dd bs=512 if=/dev/zero of=/fake{dev} count=33 oflag=direct seek=20971487"),
+            format!("sgdisk -Z /fake{dev}"),
+        ]
+    }
+
+    #[test]
+    fn wipes_partitions_before_disks_and_skips_read_only_and_raid_members() {
+        let (m, r) = machine();
+        script_sizes(&r);
+        let mut ro = disk("sdc", &[]);
+        ro.read_only = true;
+        let mut member = disk("sdb", &[]);
+        member.holders = vec!["/dev/md127".into()];
+        let devices = vec![disk("sda", &["sda1"]), part("sda1", "sda"), member, ro];
+        let out = erase_devices_metadata_on(
+            &m,
+            &devices,
+            &[],
+            &call(json!({})),
+            &EraseOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(out, Value::Null);
+        let mut expected = vec![
+            "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /fake/dev/sda1".to_string(),
+        ];
+        expected
+            .push("lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /fake/dev/sda".into());
+        expected.extend(wipe_lines("/dev/sda1"));
+        expected.extend(wipe_lines("/dev/sda"));
+        assert_eq!(r.lines(), expected);
+    }
+
+    #[test]
+    fn lsblk_raid_member_and_skip_list_are_not_touched() {
+        let (m, r) = machine();
+        script_sizes(&r);
+        r.on(
+            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE", "/fake/dev/vdb"],
+            r#"{"blockdevices": [{"uuid": null, "ptuuid": "x", "parttype": null, "partuuid": null, "fstype": null,
+                "children": [{"uuid": "3f1e1c43-8a7b", "ptuuid": null, "parttype": null, "partuuid": null, "fstype": "linux_raid_member"}]}]}"#,
+        );
+        let devices = vec![
+            disk("vda", &[]),
+            disk("vdb", &[]),
+            disk("vdc", &["vdc1"]),
+            part("vdc1", "vdc"),
+        ];
+        let node = json!({"properties": {"skip_block_devices": [{"serial": "SER-vdc"}]}});
+        erase_devices_metadata_on(&m, &devices, &[], &call(node), &EraseOptions::default())
+            .unwrap();
+        let lines = r.lines();
+        assert!(
+            lines.iter().any(|l| l == "sgdisk -Z /fake/dev/vda"),
+            "{lines:#?}"
+        );
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("wipefs") && l.contains("vdb")),
+            "{lines:#?}"
+        );
+        assert!(!lines.iter().any(|l| l.contains("vdc")), "{lines:#?}");
+    }
+
+    #[test]
+    fn protected_filesystem_aborts_before_any_write() {
+        let (m, r) = machine();
+        script_sizes(&r);
+        r.on(
+            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE", "/fake/dev/sda"],
+            r#"{"blockdevices": [{"uuid": null, "ptuuid": "1", "parttype": null, "partuuid": null, "fstype": null,
+               "children": [{"uuid": null, "ptuuid": null, "parttype": "aa31e02a-400f-11db-9590-000c2911d1b8", "partuuid": "2", "fstype": null}]}]}"#,
+        );
+        let devices = vec![disk("sda", &[]), disk("sdb", &[])];
+        let e = erase_devices_metadata_on(
+            &m,
+            &devices,
+            &[],
+            &call(json!({})),
+            &EraseOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ProtectedDeviceError);
+        assert!(
+            e.details.contains("/dev/sda (VMware VMFS)"),
+            "{}",
+            e.details
+        );
+        assert!(
+            r.lines().iter().all(|l| l.starts_with("lsblk")),
+            "{:#?}",
+            r.lines()
+        );
+
+        // The node may turn the guard off.
+        let (m, r2) = machine();
+        script_sizes(&r2);
+        r2.on(
+            &[
+                "lsblk",
+                "-bia",
+                "--json",
+                "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE",
+                "/fake/dev/sda",
+            ],
+            r#"{"blockdevices": [{"fstype": "gfs2"}]}"#,
+        );
+        let node = json!({"driver_internal_info": {"wipe_special_filesystems": false}});
+        erase_devices_metadata_on(&m, &devices, &[], &call(node), &EraseOptions::default())
+            .unwrap();
+        assert!(r2.lines().contains(&"sgdisk -Z /fake/dev/sda".to_string()));
+    }
+
+    #[test]
+    fn failures_are_collected_per_device() {
+        let (m, r) = machine();
+        script_sizes(&r);
+        r.fail(
+            &["wipefs", "--force", "--all", "/fake/dev/sdb"],
+            1,
+            "wipefs: error: /dev/sdb: probing initialization failed: Permission denied",
+        );
+        r.fail(
+            &["sgdisk", "-Z", "/fake/dev/sda"],
+            2,
+            "Problem opening /dev/sda for writing!",
+        );
+        let devices = vec![disk("sda", &[]), disk("sdb", &[]), disk("sdc", &[])];
+        let e = erase_devices_metadata_on(
+            &m,
+            &devices,
+            &[],
+            &call(json!({})),
+            &EraseOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BlockDeviceEraseError);
+        assert!(e.details.starts_with("Failed to erase the metadata on the device(s): /dev/sdb: wiping signatures failed: `wipefs --force --all /fake/dev/sdb` exited with code 1; stderr: wipefs: error"), "{}", e.details);
+        assert!(e.details.contains("/dev/sda: zapping the GPT failed: `sgdisk -Z /fake/dev/sda` exited with code 2; stderr: Problem opening"), "{}", e.details);
+        // sdc was still erased.
+        assert!(r.lines().contains(&"sgdisk -Z /fake/dev/sdc".to_string()));
+    }
+
+    #[test]
+    fn wipefs_without_force_and_tiny_4k_devices() {
+        let (m, r) = machine();
+        r.fail(
+            &["wipefs", "--force"],
+            1,
+            "wipefs: unrecognized option '--force'",
+        )
+        .on(&["blockdev", "--getss"], "4096\n")
+        .on(&["blockdev", "--getsize64"], "12288\n");
+        destroy_disk_metadata(&m, "/dev/nvme0n1").unwrap();
+        assert_eq!(
+            r.lines(),
+            vec![
+                "wipefs --force --all /fake/dev/nvme0n1",
+                "wipefs --all /fake/dev/nvme0n1",
+                "blockdev --getss /fake/dev/nvme0n1",
+                "blockdev --getsize64 /fake/dev/nvme0n1",
+                "dd bs=4096 if=/dev/zero of=/fake/dev/nvme0n1 count=3 oflag=direct",
+                "dd bs=4096 if=/dev/zero of=/fake/dev/nvme0n1 count=3 oflag=direct seek=0",
+                "sgdisk -Z /fake/dev/nvme0n1",
+            ]
+        );
+    }
+
+    #[test]
+    fn kept_raid_and_virtual_media_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("dev/disk/by-label")).unwrap();
+        std::os::unix::fs::symlink("../../sr0x", d.path().join("dev/disk/by-label/ir-vfd-dev"))
+            .unwrap();
+        let r = RecordingRunner::new();
+        let m = Machine::new(Host::new(d.path()), Arc::new(r.clone()));
+        script_sizes(&r);
+        let mut md = disk("md127", &["md127p1"]);
+        md.dev_type = DevType::Raid("raid1".into());
+        md.md_name = Some("data".into());
+        let devices = vec![
+            disk("sr0x", &[]),
+            md.clone(),
+            part("md127p1", "md127"),
+            disk("vda", &[]),
+        ];
+        let node = json!({"properties": {"skip_block_devices": [{"volume_name": "data"}]}});
+        erase_devices_metadata_on(&m, &devices, &[md], &call(node), &EraseOptions::default())
+            .unwrap();
+        let lines = r.lines();
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("md127") && !l.contains("sr0x")),
+            "{lines:#?}"
+        );
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("sgdisk -Z") && l.ends_with("/dev/vda")));
+    }
+}

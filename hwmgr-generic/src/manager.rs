@@ -76,8 +76,13 @@ impl HardwareManager for GenericHardwareManager {
         }
     }
 
-    fn execute(&self, method: &str, _call: &StepCall) -> Option<Result<Value, AgentError>> {
+    fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
+        let m = &self.machine;
         match method {
+            "create_configuration" => Some(crate::raid::create_configuration(m, call)),
+            "delete_configuration" => Some(crate::raid::delete_configuration(m, call)),
+            "apply_configuration" => Some(apply_configuration(m, call)),
+            "erase_devices_metadata" => Some(crate::erase::erase_devices_metadata(m, call)),
             "full_sync" => Some(self.full_sync()),
             "list_hardware_info" => Some(Ok(crate::inventory::hardware_inventory(
                 &self.machine.host,
@@ -143,6 +148,18 @@ impl HardwareManager for GenericHardwareManager {
         });
         files
     }
+}
+
+/// `raid.apply_configuration`: the config comes in the step's args.
+fn apply_configuration(m: &Machine, call: &StepCall) -> Result<Value, AgentError> {
+    let Some(raid_config) = call.args.get("raid_config") else {
+        return Err(AgentError::new(
+            hwmgr::ErrorKind::InvalidCommandParamsError,
+            "raid.apply_configuration needs the argument raid_config (a target_raid_config)",
+        ));
+    };
+    let delete_existing = crate::raid::delete_existing_arg(&call.args)?;
+    crate::raid::apply_configuration(m, call, raid_config, delete_existing)
 }
 
 fn apply_configuration_step() -> Step {
