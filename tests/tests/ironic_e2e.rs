@@ -225,11 +225,46 @@ fn fast_track_clean_provide_clean_with_one_agent() {
         seen1["agent_url"], seen2["agent_url"],
         "callback URL stays the same for the agent's life"
     );
+    // With fast-track Ironic keeps the agent of record between operations: no restart and
+    // no second lookup were needed.
     let log = agent.log_text();
-    let lookups = log.matches("lookup succeeded").count();
+    assert_eq!(log.matches("lookup succeeded").count(), 1, "{log}");
+}
+
+/// Without fast-track, Ironic wipes the token when an operation ends (it powers the node off;
+/// with fake power our agent keeps running). The agent's next heartbeat is refused, it looks
+/// itself up again when the next operation starts, adopts the new token, and carries on.
+#[test]
+fn token_wiped_between_operations_is_recovered_by_a_new_lookup() {
+    let ironic = Ironic::start(IronicOptions::default());
+    let uuid = enroll(&ironic, "e2e-relookup");
+    let m = machine_with_nic(MAC);
+    let mut agent = start_agent(m.path(), ironic.url(), &[]);
+    let steps = json!({"clean_steps": [{"interface": "deploy", "step": "erase_devices_metadata"}]});
+    ironic.provision(&uuid, "clean", steps);
+    wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "manageable",
+        Duration::from_secs(240),
+    );
+    ironic.provision(&uuid, "provide", json!(null));
+    wait_recording(
+        &ironic,
+        &agent,
+        &uuid,
+        "available",
+        Duration::from_secs(240),
+    );
     assert!(
-        lookups >= 2,
-        "the agent looked itself up again after Ironic wiped the token ({lookups} lookups):\n{log}"
+        agent.try_wait().is_none(),
+        "one agent process for both operations"
+    );
+    let log = agent.log_text();
+    assert!(
+        log.contains("heartbeat refused") && log.contains("looking up again"),
+        "{log}"
     );
     assert!(
         log.matches("adopted the agent token from lookup").count() >= 2,
