@@ -43,7 +43,7 @@ impl Dispatcher {
                 });
             }
         }
-        loaded.sort_by(|a, b| b.support.level.cmp(&a.support.level));
+        loaded.sort_by_key(|m| std::cmp::Reverse(m.support.level));
         for m in &loaded {
             m.manager.initialize();
         }
