@@ -3,9 +3,13 @@
 
 use hwmgr::{HardwareManager, Host, Runner};
 use hwmgr_generic::{GenericHardwareManager, Machine};
+use hwmgr_proliant::ProliantHardwareManager;
 use std::sync::Arc;
 
 pub fn candidates(host: &Host, runner: Arc<dyn Runner>) -> Vec<Arc<dyn HardwareManager>> {
-    let machine = Machine::new(host.clone(), runner);
-    vec![Arc::new(GenericHardwareManager::new(machine))]
+    let machine = Machine::new(host.clone(), runner.clone());
+    vec![
+        Arc::new(GenericHardwareManager::new(machine)),
+        Arc::new(ProliantHardwareManager::new(runner)),
+    ]
 }

@@ -1,0 +1,231 @@
+//! `ProliantHardwareManager`: the [`HardwareManager`] the agent registers.
+
+use crate::erase::{erase_devices, EraseTiming};
+use crate::raid;
+use crate::ssacli;
+use hwmgr::{
+    AgentError, ErrorKind, HardwareManager, Runner, Step, StepCall, StepKind, Support, SupportLevel,
+};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The HPE Smart Array manager. Cheap to build; it runs nothing until asked.
+pub struct ProliantHardwareManager {
+    runner: Arc<dyn Runner>,
+    erase_timing: EraseTiming,
+}
+
+impl ProliantHardwareManager {
+    pub fn new(runner: Arc<dyn Runner>) -> Self {
+        ProliantHardwareManager {
+            runner,
+            erase_timing: EraseTiming::default(),
+        }
+    }
+
+    /// How often `erase_devices` re-reads the controller while drives erase (default 10 s).
+    pub fn with_erase_poll_interval(mut self, interval: Duration) -> Self {
+        self.erase_timing.poll_interval = interval;
+        self
+    }
+
+    /// How long `erase_devices` waits for the drives before failing (default 24 h).
+    pub fn with_erase_timeout(mut self, timeout: Duration) -> Self {
+        self.erase_timing.timeout = timeout;
+        self
+    }
+
+    pub fn erase_timing(&self) -> EraseTiming {
+        self.erase_timing
+    }
+
+    fn runner(&self) -> &dyn Runner {
+        self.runner.as_ref()
+    }
+
+    /// `raid.create_configuration`: `node["target_raid_config"]`; nothing to do (and `{}`
+    /// returned) when it is missing or empty, as IPA's ProLiant manager does.
+    pub fn create_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
+        let kind = error_kind(call);
+        let cfg = call
+            .node_field("target_raid_config")
+            .cloned()
+            .unwrap_or(json!({}));
+        if cfg.as_object().is_some_and(|o| o.is_empty()) {
+            tracing::info!("target_raid_config is empty; no Smart Array logical drive to create");
+            return Ok(json!({}));
+        }
+        raid::create(self.runner(), kind, &cfg)
+    }
+
+    pub fn delete_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
+        raid::delete(self.runner(), error_kind(call))
+    }
+
+    pub fn apply_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
+        let (cfg, delete_existing) = raid::apply_args(&call.args)
+            .map_err(|e| AgentError::new(ErrorKind::InvalidCommandParamsError, e))?;
+        raid::apply(self.runner(), error_kind(call), &cfg, delete_existing)
+    }
+
+    pub fn erase_devices(&self, _call: &StepCall) -> Result<Value, AgentError> {
+        erase_devices(self.runner(), self.erase_timing)
+    }
+}
+
+/// Step failures carry the class of the step family the conductor is running.
+fn error_kind(call: &StepCall) -> ErrorKind {
+    match call.kind {
+        Some(StepKind::Deploy) => ErrorKind::DeploymentError,
+        Some(StepKind::Service) => ErrorKind::ServicingError,
+        Some(StepKind::Clean) | None => ErrorKind::CleaningError,
+    }
+}
+
+impl HardwareManager for ProliantHardwareManager {
+    fn class_name(&self) -> &str {
+        "ProliantHardwareManager"
+    }
+
+    /// proliantutils sets no `HARDWARE_MANAGER_NAME`, so IPA reports the class name.
+    fn name(&self) -> &str {
+        "ProliantHardwareManager"
+    }
+
+    fn version(&self) -> &str {
+        "3"
+    }
+
+    /// Unlike proliantutils (always SERVICE_PROVIDER), we load only where a Smart Array
+    /// controller in RAID mode answers, so machines without one keep the generic steps.
+    fn evaluate_support(&self) -> Support {
+        if !self.runner.has_program(ssacli::PROGRAM) {
+            return Support::none("not loaded: no `ssacli` on PATH");
+        }
+        let server = match ssacli::read_server(self.runner(), ErrorKind::HardwareManagerNotFound) {
+            Ok(s) => s,
+            Err(e) if e.details.contains("No controllers detected") => {
+                return Support::none("not loaded: ssacli found no Smart Array controller")
+            }
+            Err(e) => return Support::none(format!("not loaded: {}", e.details)),
+        };
+        if server.controllers.is_empty() {
+            return Support::none("not loaded: ssacli found no Smart Array controller");
+        }
+        let raid: Vec<&str> = server
+            .controllers
+            .iter()
+            .filter(|c| !c.is_hba())
+            .map(|c| c.id.as_str())
+            .collect();
+        if raid.is_empty() {
+            let all: Vec<&str> = server.controllers.iter().map(|c| c.id.as_str()).collect();
+            return Support::none(format!(
+                "not loaded: every controller is in HBA mode ({})",
+                all.join(", ")
+            ));
+        }
+        Support::new(
+            SupportLevel::SERVICE_PROVIDER,
+            format!(
+                "Smart Array controller(s) in RAID mode: {}",
+                raid.join(", ")
+            ),
+        )
+    }
+
+    /// proliantutils' flags: priority 0 (manual cleaning only), no `abortable`. The
+    /// firmware (SUM) steps are not offered: this agent cannot run them.
+    fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {
+        match kind {
+            StepKind::Clean => vec![
+                Step::new("raid", "create_configuration", 0),
+                Step::new("raid", "delete_configuration", 0),
+                Step::new("deploy", "erase_devices", 0),
+            ],
+            StepKind::Deploy => vec![Step::new("raid", "apply_configuration", 0)
+                .arg("raid_config", "The RAID configuration to apply.", true)
+                .arg(
+                    "delete_existing",
+                    "Setting this to 'True' indicates to delete existing RAID configuration \
+                     prior to creating the new configuration. Default value is 'True'.",
+                    false,
+                )],
+            StepKind::Service => Vec::new(),
+        }
+    }
+
+    fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
+        // A config that asks only for software RAID is the generic manager's job: decline,
+        // so dispatch falls through to it (IPA's ProLiant manager would grab it and fail).
+        if matches!(
+            method,
+            "create_configuration" | "delete_configuration" | "apply_configuration"
+        ) {
+            let config = match method {
+                "apply_configuration" => call.args.get("raid_config"),
+                _ => call.node_field("target_raid_config"),
+            };
+            if config.is_some_and(is_software_only) {
+                return Some(Err(AgentError::incompatible(
+                    "the RAID config asks for software RAID (controller: software); that is the generic manager's",
+                )));
+            }
+        }
+        Some(match method {
+            "create_configuration" => self.create_configuration(call),
+            "delete_configuration" => self.delete_configuration(call),
+            "apply_configuration" => self.apply_configuration(call),
+            "erase_devices" => self.erase_devices(call),
+            _ => return None,
+        })
+    }
+}
+
+/// True when every logical disk of a RAID config says `controller: software`.
+fn is_software_only(config: &Value) -> bool {
+    config["logical_disks"].as_array().is_some_and(|lds| {
+        !lds.is_empty()
+            && lds
+                .iter()
+                .all(|ld| ld["controller"].as_str() == Some("software"))
+    })
+}
+
+#[cfg(test)]
+mod software_fallthrough_tests {
+    use super::*;
+    use hwmgr::{RecordingRunner, StepKind};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[test]
+    fn software_raid_configs_are_declined() {
+        let r = RecordingRunner::new();
+        let m = ProliantHardwareManager::new(Arc::new(r.clone()));
+        let sw = json!({"logical_disks": [{"size_gb": "MAX", "raid_level": "1", "controller": "software"}]});
+        let call = StepCall::new(
+            StepKind::Clean,
+            json!({"target_raid_config": sw}),
+            json!([]),
+            Default::default(),
+        );
+        for method in ["create_configuration", "delete_configuration"] {
+            let e = m.execute(method, &call).unwrap().unwrap_err();
+            assert!(e.is_incompatible(), "{method}: {e}");
+        }
+        let mut args = serde_json::Map::new();
+        args.insert("raid_config".into(), sw);
+        let call = StepCall::new(StepKind::Deploy, json!({}), json!([]), args);
+        assert!(m
+            .execute("apply_configuration", &call)
+            .unwrap()
+            .unwrap_err()
+            .is_incompatible());
+        assert!(r.calls().is_empty(), "declining runs no ssacli command");
+        let mixed = json!({"logical_disks": [{"size_gb": 10, "raid_level": "1", "controller": "software"},
+                                             {"size_gb": 10, "raid_level": "1"}]});
+        assert!(!is_software_only(&mixed));
+    }
+}

@@ -1,0 +1,277 @@
+//! Support evaluation, step lists, dispatch and `apply_configuration`.
+
+mod common;
+use common::*;
+use hwmgr::{HardwareManager, RecordingRunner, StepKind, SupportLevel};
+use serde_json::{json, Value};
+
+#[test]
+fn support_needs_ssacli_and_a_raid_mode_controller() {
+    let r = RecordingRunner::new();
+    r.without_program("ssacli");
+    let s = manager(&r).evaluate_support();
+    assert_eq!(
+        (s.level, s.reason.as_str()),
+        (SupportLevel::NONE, "not loaded: no `ssacli` on PATH")
+    );
+    assert!(r.lines().is_empty());
+
+    let r = RecordingRunner::new();
+    r.fail(
+        &C1,
+        1,
+        "Error: No controllers detected. Possible causes: ...",
+    );
+    let s = manager(&r).evaluate_support();
+    assert_eq!(
+        s.reason,
+        "not loaded: ssacli found no Smart Array controller"
+    );
+
+    let r = RecordingRunner::new(); // ssacli prints nothing
+    assert_eq!(
+        manager(&r).evaluate_support().reason,
+        "not loaded: ssacli found no Smart Array controller"
+    );
+
+    let r = runner_with(&["p822_slot3_hba_mode_1_drive.txt"]);
+    let s = manager(&r).evaluate_support();
+    assert_eq!(s.level, SupportLevel::NONE);
+    assert_eq!(
+        s.reason,
+        "not loaded: every controller is in HBA mode (Smart Array P822 in Slot 3)"
+    );
+
+    let r = RecordingRunner::new();
+    r.fail(&C1, 3, "segfault");
+    let s = manager(&r).evaluate_support();
+    assert!(
+        s.reason.starts_with("not loaded:") && s.reason.contains("exited with code 3"),
+        "{}",
+        s.reason
+    );
+
+    let r = runner_with(&["four_h240_controllers_parsing_edge_cases.txt"]);
+    let s = manager(&r).evaluate_support();
+    assert_eq!(s.level, SupportLevel::SERVICE_PROVIDER, "{}", s.reason);
+    assert_eq!(r.lines(), [C1_LINE]);
+}
+
+#[test]
+fn identity_and_steps_as_ipa_reports_them() {
+    let m = manager(&RecordingRunner::new());
+    assert_eq!(
+        (m.class_name(), m.name(), m.version()),
+        ("ProliantHardwareManager", "ProliantHardwareManager", "3")
+    );
+    let call = clean_call(json!({}));
+    let steps = |k| serde_json::to_value(m.steps(k, &call)).unwrap();
+    assert_eq!(
+        steps(StepKind::Clean),
+        json!([
+            {"step": "create_configuration", "interface": "raid", "priority": 0, "reboot_requested": false},
+            {"step": "delete_configuration", "interface": "raid", "priority": 0, "reboot_requested": false},
+            {"step": "erase_devices", "interface": "deploy", "priority": 0, "reboot_requested": false},
+        ])
+    );
+    let deploy = steps(StepKind::Deploy);
+    assert_eq!(deploy[0]["step"], "apply_configuration");
+    assert_eq!(deploy[0]["interface"], "raid");
+    assert_eq!(deploy[0]["argsinfo"]["raid_config"]["required"], true);
+    assert_eq!(deploy[0]["argsinfo"]["delete_existing"]["required"], false);
+    assert_eq!(steps(StepKind::Service), json!([]));
+    assert!(m.execute("list_hardware_info", &call).is_none());
+    assert!(m.execute("erase_devices_metadata", &call).is_none());
+}
+
+const RAID1_558: &str = "p822_slot2_raid1_558gb_5_unassigned.txt";
+const NO_ARRAYS: &str = "p822_slot2_no_arrays_7_unassigned.txt";
+
+#[test]
+fn apply_deletes_then_creates() {
+    let r = runner_with(&[
+        RAID1_558,
+        NO_ARRAYS,
+        "p822_slot2_raid5_100gb_4_unassigned.txt",
+    ]);
+    let call = deploy_call(
+        json!({"raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}),
+    );
+    let out = manager(&r)
+        .execute("apply_configuration", &call)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        actions(&r),
+        [
+            "ssacli controller slot=2 logicaldrive all delete forced",
+            "ssacli controller slot=2 create type=logicaldrive drives=5I:1:3,5I:1:4,6I:1:5 raid=5 size=102400",
+        ]
+    );
+    assert_eq!(
+        out["logical_disks"][0]["root_device_hint"]["wwn"],
+        "0x600508b1001cc42c"
+    );
+}
+
+#[test]
+fn apply_without_delete_only_creates() {
+    let r = runner_with(&[NO_ARRAYS, "p822_slot2_raid5_100gb_4_unassigned.txt"]);
+    let call = deploy_call(json!({"delete_existing": false,
+        "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
+    manager(&r)
+        .execute("apply_configuration", &call)
+        .unwrap()
+        .unwrap();
+    assert_eq!(actions(&r).len(), 1);
+}
+
+#[test]
+fn apply_rejects_before_deleting() {
+    for cfg in [
+        json!({"logical_disks": [{"size_gb": 100, "raid_level": "7"}]}),
+        json!({"logical_disks": [{"size_gb": 5000, "raid_level": "1"}]}),
+    ] {
+        let r = runner_with(&[RAID1_558]);
+        let e = manager(&r)
+            .execute(
+                "apply_configuration",
+                &deploy_call(json!({"raid_config": cfg})),
+            )
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, hwmgr::ErrorKind::DeploymentError);
+        assert!(e.details.contains("Nothing was deleted"), "{}", e.details);
+        assert_eq!(r.lines(), [C1_LINE]);
+    }
+    let r = RecordingRunner::new();
+    let e = manager(&r)
+        .execute("apply_configuration", &deploy_call(json!({})))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind, hwmgr::ErrorKind::InvalidCommandParamsError);
+    assert!(r.lines().is_empty());
+}
+
+#[test]
+fn apply_plans_against_the_drives_freed_by_delete() {
+    // Array A's two drives count as free once deleted: 7 drives for a 7-disk RAID 5.
+    let r = runner_with(&[RAID1_558, NO_ARRAYS, NO_ARRAYS]);
+    let cfg = json!({"logical_disks": [{"size_gb": 100, "raid_level": "5", "number_of_physical_disks": 7}]});
+    let _ = manager(&r).execute(
+        "apply_configuration",
+        &deploy_call(json!({"raid_config": cfg})),
+    );
+    assert_eq!(
+        actions(&r)[0],
+        "ssacli controller slot=2 logicaldrive all delete forced"
+    );
+    assert_eq!(
+        actions(&r)[1],
+        "ssacli controller slot=2 create type=logicaldrive \
+         drives=5I:1:3,5I:1:4,6I:1:5,5I:1:1,5I:1:2,6I:1:6,6I:1:7 raid=5 size=102400"
+    );
+}
+
+#[test]
+fn explicit_drives_must_be_free() {
+    let r = runner_with(&[RAID1_558]);
+    let cfg = json!({"logical_disks": [{"size_gb": 10, "raid_level": "1",
+        "physical_disks": ["5I:1:1", "5I:1:3"]}]});
+    let e = manager(&r)
+        .execute("create_configuration", &clean_call(cfg))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        e.details.contains("'5I:1:1'") && e.details.contains("already belongs to array A"),
+        "{}",
+        e.details
+    );
+    let r = runner_with(&[RAID1_558]);
+    let cfg = json!({"logical_disks": [
+        {"size_gb": 10, "raid_level": "1", "physical_disks": ["5I:1:3", "5I:1:4"]},
+        {"size_gb": 10, "raid_level": "1", "physical_disks": ["5I:1:4", "6I:1:5"]}]});
+    let e = manager(&r)
+        .execute("create_configuration", &clean_call(cfg))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        e.details.contains("also requested by another"),
+        "{}",
+        e.details
+    );
+    let r = runner_with(&[RAID1_558]);
+    let cfg = json!({"logical_disks": [{"size_gb": 10, "raid_level": "1",
+        "physical_disks": ["5I:1:3", "9I:9:9"]}]});
+    let e = manager(&r)
+        .execute("create_configuration", &clean_call(cfg))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        e.details
+            .contains("no RAID-capable controller has all of the physical disks"),
+        "{}",
+        e.details
+    );
+    assert_eq!(r.lines(), [C1_LINE]);
+}
+
+#[test]
+fn a_failed_create_names_the_command_and_what_was_created() {
+    let r = runner_with(&[
+        "p822_slot2_no_arrays_7_unassigned.txt",
+        "p822_slot2_raid5_100gb_4_unassigned.txt",
+    ]);
+    r.fail(
+        &[
+            "ssacli",
+            "controller",
+            "slot=2",
+            "create",
+            "type=logicaldrive",
+            "drives=5I:1:1,5I:1:2",
+        ],
+        1,
+        "Error: drive busy",
+    );
+    let cfg = json!({"logical_disks": [{"size_gb": 50, "raid_level": "1"}, {"size_gb": 100, "raid_level": "5"}]});
+    let e = manager(&r)
+        .execute("create_configuration", &clean_call(cfg))
+        .unwrap()
+        .unwrap_err();
+    for want in [
+        "drives=5I:1:1,5I:1:2",
+        "exited with code 1",
+        "Error: drive busy",
+        "Created before the failure: logical disk #2 (100 GB, RAID 5)",
+        "raid.delete_configuration",
+    ] {
+        assert!(e.details.contains(want), "{want} not in {}", e.details);
+    }
+}
+
+#[test]
+fn results_keep_input_keys_and_order() {
+    let r = runner_with(&[
+        "p822_slot2_no_arrays_7_unassigned.txt",
+        "p822_slot2_raid5_100gb_4_unassigned.txt",
+        "p822_slot2_raid5_100gb_and_raid1_50gb_2_unassigned.txt",
+    ]);
+    let cfg = json!({"logical_disks": [
+        {"size_gb": 50, "raid_level": "1", "is_root_volume": true, "volume_name": "root"},
+        {"size_gb": 100, "raid_level": "5"}]});
+    let out = manager(&r)
+        .execute("create_configuration", &clean_call(cfg))
+        .unwrap()
+        .unwrap();
+    let root = &out["logical_disks"][0];
+    assert_eq!(root["is_root_volume"], true);
+    assert_eq!(
+        root["root_device_hint"],
+        json!({"wwn": "0x600508b1001ce1e1"})
+    );
+    assert_eq!(
+        root["volume_name"],
+        Value::String("06715654PDVTF0BRH5T0MOACF0".into())
+    );
+}
