@@ -62,6 +62,8 @@ pub struct AgentOptions {
     pub port: Option<u16>,
     /// Do not wait for the API to answer (agents that look up before serving).
     pub no_wait: bool,
+    /// Extra environment variables for the agent (and so for the tools it runs).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct AgentProcess {
@@ -93,6 +95,9 @@ impl AgentProcess {
                 &std::env::var_os("PATH").unwrap_or_default(),
             ));
             cmd.env("PATH", std::env::join_paths(paths).expect("join PATH"));
+        }
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
         }
         let logf = std::fs::File::create(&log).expect("create agent log");
         cmd.stdout(Stdio::null())

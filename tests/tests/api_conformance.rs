@@ -575,3 +575,144 @@ fn bad_configuration_is_a_clear_startup_error() {
         "{err}"
     );
 }
+
+/// A fake machine with an HPE Smart Array controller: the `ssacli` simulator installed as the
+/// machine's own `/usr/sbin/ssacli`, its state file under the root.
+fn agent_with_smart_array() -> (tempfile::TempDir, AgentProcess) {
+    let m = bare_machine();
+    let sbin = m.path().join("usr/sbin");
+    std::fs::create_dir_all(&sbin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_ssacli"), sbin.join("ssacli")).unwrap();
+    let state = m.path().join("var/lib/ssacli-sim/state.json");
+    let a = AgentProcess::start(
+        m.path(),
+        AgentOptions {
+            token: Some(TOKEN.into()),
+            env: vec![("SSACLI_SIM_STATE".into(), state.display().to_string())],
+            ..Default::default()
+        },
+    );
+    (m, a)
+}
+
+fn run_step(a: &AgentProcess, step: Value, node: Value) -> Value {
+    let r = post_cmd(
+        a,
+        false,
+        "clean.execute_clean_step",
+        json!({"step": step, "node": node, "ports": []}),
+    );
+    assert_eq!(r.body["command_status"], "RUNNING", "{}", r.text);
+    let id = r.body["id"].as_str().unwrap();
+    send(http().get(a.url(&format!("/v1/commands/{id}?wait=true&agent_token={TOKEN}")))).body
+}
+
+#[test]
+fn a_vendor_manager_wins_dedup_and_software_raid_falls_through_to_generic() {
+    let (_m, a) = agent_with_smart_array();
+    let r = post_cmd(
+        &a,
+        true,
+        "clean.get_clean_steps",
+        json!({"node": {}, "ports": []}),
+    );
+    let steps = &r.body["command_result"]["clean_steps"];
+    let names = |mgr: &str| -> Vec<String> {
+        steps[mgr].as_array().map_or(vec![], |v| {
+            v.iter()
+                .map(|s| {
+                    format!(
+                        "{}.{}",
+                        s["interface"].as_str().unwrap(),
+                        s["step"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+    };
+    let hpe = names("ProliantHardwareManager");
+    assert!(
+        hpe.contains(&"raid.create_configuration".to_string()),
+        "{steps}"
+    );
+    assert!(
+        hpe.contains(&"raid.delete_configuration".to_string()),
+        "{steps}"
+    );
+    let generic = names("GenericHardwareManager");
+    assert!(
+        generic.contains(&"deploy.erase_devices_metadata".to_string()),
+        "{steps}"
+    );
+    assert!(
+        !generic.iter().any(|s| s.ends_with("create_configuration")),
+        "deduplicated away: {steps}"
+    );
+    assert_eq!(
+        r.body["command_result"]["hardware_manager_version"]["ProliantHardwareManager"],
+        "3"
+    );
+
+    // A hardware RAID config runs on the (simulated) controller.
+    let hw = json!({"logical_disks": [{"size_gb": 50, "raid_level": "1", "is_root_volume": true}]});
+    let step = json!({"interface": "raid", "step": "create_configuration", "priority": 0});
+    let done = run_step(
+        &a,
+        step.clone(),
+        json!({"uuid": "n1", "target_raid_config": hw}),
+    );
+    assert_eq!(done["command_status"], "SUCCEEDED", "{done}");
+    let ld = &done["command_result"]["clean_result"]["logical_disks"][0];
+    assert!(
+        ld["root_device_hint"]["wwn"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x600508b1001c"),
+        "{done}"
+    );
+    assert_eq!(done["command_result"]["clean_step"], step);
+
+    // A software RAID config is declined by the vendor manager and reaches the generic one,
+    // which (on this diskless fake machine) refuses it with its own error.
+    let sw =
+        json!({"logical_disks": [{"size_gb": "MAX", "raid_level": "1", "controller": "software"}]});
+    let done = run_step(&a, step, json!({"uuid": "n1", "target_raid_config": sw}));
+    assert_eq!(done["command_status"], "FAILED", "{done}");
+    assert_eq!(done["command_error"]["type"], "SoftwareRAIDError", "{done}");
+    assert!(
+        done["command_error"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("needs at least 1 disk, gets 0"),
+        "{done}"
+    );
+    assert!(
+        a.log_text().contains("manager declined the method"),
+        "{}",
+        a.log_text()
+    );
+}
+
+#[test]
+fn steps_subcommand_shows_a_loaded_vendor_manager() {
+    let (m, a) = agent_with_smart_array();
+    drop(a);
+    let out = std::process::Command::new(agent_tests::agent::agent_binary())
+        .args(["steps", "--host-root"])
+        .arg(m.path())
+        .env(
+            "SSACLI_SIM_STATE",
+            m.path().join("var/lib/ssacli-sim/state.json"),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ProliantHardwareManager: loaded (SERVICE_PROVIDER, version 3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("raid.create_configuration  priority 0  (ProliantHardwareManager)"),
+        "{text}"
+    );
+}
