@@ -3,8 +3,17 @@
 //! all at once. Keys outside the schema are logged and ignored rather than rejected: the
 //! conductor has already validated what it sends, and a key copied from a previous result
 //! (`root_device_hint`, `array`) should not fail a step.
+//!
+//! The schema itself is read with the shared model, [`hwmgr::raid_config`], one property
+//! at a time ([`LogicalDiskFields`]); this module adds what proliantutils does differently
+//! from Ironic's schema, the Smart Array rules (levels, drive counts, sizes, drive ids)
+//! and this manager's wording.
 
 use crate::model::{DiskType, Interface};
+use hwmgr::raid_config::{
+    Field, InterfaceType, LogicalDiskFields, PhysicalDisks, RaidConfig, RaidLevel, SizeGb,
+    TopLevelError,
+};
 use serde_json::Value;
 
 /// `size_gb`: whole GiB (GB is treated as GiB, spec §3.5), or all remaining space.
@@ -78,31 +87,31 @@ impl LdRequest {
     }
 }
 
-/// RAID levels a Smart Array builds, with their minimum drive counts (spec §5).
+/// RAID levels a Smart Array builds, with their minimum drive counts (spec §5). `level`
+/// as written: the schema spellings and the compact `10`, `50`, `60`.
 pub fn min_disks(level: &str) -> Option<usize> {
-    Some(match level {
-        "0" => 1,
-        "1" => 2,
-        "5" => 3,
-        "6" | "1+0" | "10" => 4,
-        "5+0" | "50" => 6,
-        "6+0" | "60" => 8,
-        _ => return None,
-    })
+    RaidLevel::parse_lenient(level).and_then(smart_array_min_disks)
 }
 
-const KNOWN_KEYS: [&str; 10] = [
-    "raid_level",
-    "size_gb",
-    "volume_name",
-    "is_root_volume",
-    "share_physical_disks",
-    "disk_type",
-    "interface_type",
-    "number_of_physical_disks",
-    "controller",
-    "physical_disks",
-];
+/// The minimum drive count of a level on a Smart Array; `None` for the levels it cannot
+/// build (JBOD, RAID 2).
+pub fn smart_array_min_disks(level: RaidLevel) -> Option<usize> {
+    match level {
+        RaidLevel::Raid0 => Some(1),
+        RaidLevel::Raid1 => Some(2),
+        RaidLevel::Raid5 => Some(3),
+        RaidLevel::Raid6 | RaidLevel::Raid10 => Some(4),
+        RaidLevel::Raid50 => Some(6),
+        RaidLevel::Raid60 => Some(8),
+        RaidLevel::Jbod | RaidLevel::Raid2 => None,
+    }
+}
+
+/// Sizes from 2^40 GiB up cannot be a real logical drive (and would overflow as MiB).
+const MAX_SIZE_GB: u64 = 1 << 40;
+
+/// More drives than any Smart Array takes.
+const MAX_DRIVES: u64 = 1024;
 
 /// A drive id goes into `drives=a,b,c`; anything but `port:box:bay` characters (a comma,
 /// say) would change which drives the controller uses.
@@ -111,32 +120,31 @@ fn valid_drive_id(s: &str) -> bool {
 }
 
 /// Validates the whole configuration. `Err` holds one message per problem.
+///
+/// The schema is read with the shared model ([`hwmgr::raid_config`]); this adds
+/// proliantutils' differences (compact levels `10`/`50`/`60`, no JBOD or RAID 2, sizes
+/// above 0, drive ids instead of device hints, no `controller` dependency for
+/// `physical_disks`), the drive-count rules, and this manager's wording.
 pub fn validate(cfg: &Value) -> Result<Vec<LdRequest>, Vec<String>> {
-    let mut errors = Vec::new();
     let Some(obj) = cfg.as_object() else {
         return Err(vec![format!(
             "the RAID configuration must be an object with 'logical_disks', got {}",
             short(cfg)
         )]);
     };
-    for k in obj.keys().filter(|k| *k != "logical_disks") {
+    for k in RaidConfig::unknown_top_level_keys(obj) {
         tracing::warn!("RAID configuration: ignoring unknown top-level key '{k}'");
     }
-    let lds = match obj.get("logical_disks") {
-        None => return Err(vec!["'logical_disks' is a required property".into()]),
-        Some(Value::Array(a)) if a.is_empty() => {
-            return Err(vec![
-                "'logical_disks' must list at least one logical disk".into()
-            ])
-        }
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(vec![format!(
-                "'logical_disks' must be a list, got {}",
-                short(other)
-            )])
-        }
-    };
+    let lds = RaidConfig::logical_disk_values(obj).map_err(|e| {
+        vec![match e {
+            TopLevelError::Missing => "'logical_disks' is a required property".into(),
+            TopLevelError::Empty => "'logical_disks' must list at least one logical disk".into(),
+            TopLevelError::NotAnArray(other) => {
+                format!("'logical_disks' must be a list, got {}", short(other))
+            }
+        }]
+    })?;
+    let mut errors = Vec::new();
     let mut out = Vec::new();
     for (i, ld) in lds.iter().enumerate() {
         match validate_ld(i, ld) {
@@ -160,152 +168,166 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// One logical disk: the shared model's per-property results, judged by Smart Array rules.
 fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
     let n = i + 1;
-    let mut errors = Vec::new();
     let Some(o) = ld.as_object() else {
         return Err(vec![format!(
             "logical disk #{n} must be an object, got {}",
             short(ld)
         )]);
     };
-    for k in o.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+    let f = LogicalDiskFields::from_map(o);
+    for k in &f.unknown {
         tracing::warn!("RAID configuration: logical disk #{n}: ignoring unknown key '{k}'");
     }
-    let mut err = |m: String| errors.push(format!("logical disk #{n}: {m}"));
+    // Messages without the "logical disk #n: " prefix, in the order they are found.
+    let mut errs: Vec<String> = Vec::new();
 
-    let raid_level = match o.get("raid_level") {
-        None => {
-            err("'raid_level' is a required property".into());
+    let raid_level = match &f.raid_level {
+        Field::Absent => {
+            errs.push("'raid_level' is a required property".into());
             String::new()
         }
-        Some(Value::String(s)) if min_disks(s).is_some() => s.clone(),
-        Some(Value::String(s)) if s == "JBOD" || s == "2" => {
-            err(format!(
-                "raid_level '{s}' is not supported by HPE Smart Array controllers \
+        Field::Valid(l) if smart_array_min_disks(*l).is_some() => l.as_str().to_string(),
+        Field::Valid(l) => {
+            errs.push(format!(
+                "raid_level '{l}' is not supported by HPE Smart Array controllers \
                  (use 0, 1, 5, 6, 1+0, 5+0 or 6+0)"
             ));
             String::new()
         }
-        Some(v) => {
-            err(format!(
+        // The compact spellings are outside Ironic's schema but inside proliantutils'.
+        Field::Invalid {
+            value: Value::String(s),
+            ..
+        } if min_disks(s).is_some() => s.clone(),
+        Field::Invalid { value, .. } => {
+            errs.push(format!(
                 "raid_level {} is not one of \"0\", \"1\", \"5\", \"6\", \"1+0\", \"5+0\", \
                  \"6+0\" (\"10\", \"50\", \"60\" are accepted too)",
-                short(v)
+                short(value)
             ));
             String::new()
         }
     };
-    let size = match o.get("size_gb") {
-        None => {
-            err("'size_gb' is a required property".into());
+    let size_problem = |shown: String| {
+        format!("size_gb {shown} must be a positive whole number of GiB or \"MAX\"")
+    };
+    let size = match &f.size_gb {
+        Field::Absent => {
+            errs.push("'size_gb' is a required property".into());
             Size::Max
         }
-        Some(Value::String(s)) if s == "MAX" => Size::Max,
-        Some(Value::Number(x)) if x.as_u64().is_some_and(|g| g > 0 && g < (1 << 40)) => {
-            Size::Gb(x.as_u64().unwrap_or(1))
+        Field::Valid(SizeGb::Max) => Size::Max,
+        Field::Valid(SizeGb::Gib(g)) if *g > 0 && *g < MAX_SIZE_GB => Size::Gb(*g),
+        Field::Valid(SizeGb::Gib(g)) => {
+            errs.push(size_problem(g.to_string()));
+            Size::Max
         }
-        Some(v) => {
-            err(format!(
-                "size_gb {} must be a positive whole number of GiB or \"MAX\"",
-                short(v)
-            ));
+        Field::Invalid { value, .. } => {
+            errs.push(size_problem(short(value)));
             Size::Max
         }
     };
-    let flag = |key: &str, errs: &mut Vec<String>| match o.get(key) {
-        None | Some(Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => true,
-        Some(v) => {
-            errs.push(format!(
-                "logical disk #{n}: {key} must be true or false, got {}",
-                short(v)
-            ));
+    let mut flag = |key: &str, field: &Field<bool>| match field {
+        Field::Absent => false,
+        Field::Valid(b) => *b,
+        Field::Invalid { value, .. } => {
+            errs.push(format!("{key} must be true or false, got {}", short(value)));
             false
         }
     };
-    let mut more = Vec::new();
-    let share = flag("share_physical_disks", &mut more);
-    let _ = flag("is_root_volume", &mut more);
-    errors.append(&mut more);
-    let mut err = |m: String| errors.push(format!("logical disk #{n}: {m}"));
+    let share = flag("share_physical_disks", &f.share_physical_disks);
+    let _ = flag("is_root_volume", &f.is_root_volume);
 
-    let disk_type = match o.get("disk_type") {
-        None => None,
-        Some(Value::String(s)) if s == "hdd" => Some(DiskType::Hdd),
-        Some(Value::String(s)) if s == "ssd" => Some(DiskType::Ssd),
-        Some(v) => {
-            err(format!("disk_type {} must be \"hdd\" or \"ssd\"", short(v)));
+    let disk_type = match &f.disk_type {
+        Field::Absent => None,
+        Field::Valid(hwmgr::raid_config::DiskType::Hdd) => Some(DiskType::Hdd),
+        Field::Valid(hwmgr::raid_config::DiskType::Ssd) => Some(DiskType::Ssd),
+        Field::Invalid { value, .. } => {
+            errs.push(format!(
+                "disk_type {} must be \"hdd\" or \"ssd\"",
+                short(value)
+            ));
             None
         }
     };
-    let interface_type = match o.get("interface_type") {
-        None => None,
-        Some(Value::String(s)) if s == "sas" => Some(Interface::Sas),
-        Some(Value::String(s)) if s == "sata" => Some(Interface::Sata),
-        Some(Value::String(s)) if s == "scsi" => Some(Interface::Scsi),
-        Some(v) => {
-            err(format!(
+    let interface_type = match &f.interface_type {
+        Field::Absent => None,
+        Field::Valid(InterfaceType::Sas) => Some(Interface::Sas),
+        Field::Valid(InterfaceType::Sata) => Some(Interface::Sata),
+        Field::Valid(InterfaceType::Scsi) => Some(Interface::Scsi),
+        Field::Invalid { value, .. } => {
+            errs.push(format!(
                 "interface_type {} must be \"sas\", \"sata\" or \"scsi\"",
-                short(v)
+                short(value)
             ));
             None
         }
     };
-    let number_of_physical_disks = match o.get("number_of_physical_disks") {
-        None => None,
-        Some(Value::Number(x)) if x.as_u64().is_some_and(|c| c > 0 && c <= 1024) => {
-            x.as_u64().map(|c| c as usize)
+    let count_problem =
+        |shown: String| format!("number_of_physical_disks {shown} must be a positive whole number");
+    let number_of_physical_disks = match &f.number_of_physical_disks {
+        Field::Absent => None,
+        Field::Valid(c) if *c <= MAX_DRIVES => usize::try_from(*c).ok(),
+        Field::Valid(c) => {
+            errs.push(count_problem(c.to_string()));
+            None
         }
-        Some(v) => {
-            err(format!(
-                "number_of_physical_disks {} must be a positive whole number",
-                short(v)
+        Field::Invalid { value, .. } => {
+            errs.push(count_problem(short(value)));
+            None
+        }
+    };
+    let controller = match &f.controller {
+        Field::Absent => None,
+        Field::Valid(s) if !s.is_empty() => Some(s.clone()),
+        Field::Valid(s) => {
+            errs.push(format!(
+                "controller {} must be a controller name",
+                short(&Value::from(s.as_str()))
+            ));
+            None
+        }
+        Field::Invalid { value, .. } => {
+            errs.push(format!(
+                "controller {} must be a controller name",
+                short(value)
             ));
             None
         }
     };
-    let controller = match o.get("controller") {
-        None => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(v) => {
-            err(format!("controller {} must be a controller name", short(v)));
+    // Only drive ids: device hints (valid for software RAID) and mixed lists are judged
+    // entry by entry, an empty list as a whole.
+    let physical_disks = match &f.physical_disks {
+        Field::Absent => None,
+        Field::Valid(PhysicalDisks::Names(ids)) if !ids.is_empty() => Some(drive_ids(
+            ids.iter().map(|s| Value::from(s.as_str())),
+            &mut errs,
+        )),
+        Field::Valid(PhysicalDisks::Hints(hints)) if !hints.is_empty() => Some(drive_ids(
+            hints.iter().map(|h| Value::Object(h.clone())),
+            &mut errs,
+        )),
+        Field::Invalid {
+            value: Value::Array(items),
+            ..
+        } if !items.is_empty() => Some(drive_ids(items.iter().cloned(), &mut errs)),
+        Field::Valid(_) => {
+            errs.push(list_problem(&Value::Array(Vec::new())));
+            None
+        }
+        Field::Invalid { value, .. } => {
+            errs.push(list_problem(value));
             None
         }
     };
-    let physical_disks = match o.get("physical_disks") {
-        None => None,
-        Some(Value::Array(a)) if !a.is_empty() => {
-            let mut ids: Vec<String> = Vec::new();
-            for d in a {
-                match d.as_str() {
-                    Some(s) if valid_drive_id(s) => {
-                        if ids.iter().any(|x| x == s) {
-                            err(format!("physical disk '{s}' is listed twice"));
-                        }
-                        ids.push(s.to_string());
-                    }
-                    _ => err(format!(
-                        "physical_disks entry {} is not a drive id like \"1I:1:1\"",
-                        short(d)
-                    )),
-                }
-            }
-            Some(ids)
-        }
-        Some(v) => {
-            err(format!(
-                "physical_disks {} must be a non-empty list of drive ids",
-                short(v)
-            ));
-            None
-        }
-    };
-    let volume_name = match o.get("volume_name") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(v) => {
-            err(format!("volume_name {} must be a string", short(v)));
+    let volume_name = match &f.volume_name {
+        Field::Absent => None,
+        Field::Valid(s) => Some(s.clone()),
+        Field::Invalid { value, .. } => {
+            errs.push(format!("volume_name {} must be a string", short(value)));
             None
         }
     };
@@ -314,21 +336,24 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
     if let Some(min) = min_disks(&raid_level) {
         let count = number_of_physical_disks.or(physical_disks.as_ref().map(Vec::len));
         if let Some(c) = count.filter(|c| *c < min) {
-            err(format!(
+            errs.push(format!(
                 "RAID level {raid_level} requires at least {min} disks, {c} requested"
             ));
         }
         if let (Some(c), Some(list)) = (number_of_physical_disks, &physical_disks) {
             if c != list.len() {
-                err(format!(
+                errs.push(format!(
                     "number_of_physical_disks is {c} but physical_disks lists {}",
                     list.len()
                 ));
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    if !errs.is_empty() {
+        return Err(errs
+            .into_iter()
+            .map(|m| format!("logical disk #{n}: {m}"))
+            .collect());
     }
     Ok(LdRequest {
         index: i,
@@ -342,6 +367,34 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
         physical_disks,
         volume_name,
     })
+}
+
+fn list_problem(v: &Value) -> String {
+    format!(
+        "physical_disks {} must be a non-empty list of drive ids",
+        short(v)
+    )
+}
+
+/// The valid drive ids among `entries`, with a message for every entry that is not one
+/// and for every repeat.
+fn drive_ids(entries: impl Iterator<Item = Value>, errs: &mut Vec<String>) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for d in entries {
+        match d.as_str() {
+            Some(s) if valid_drive_id(s) => {
+                if ids.iter().any(|x| x == s) {
+                    errs.push(format!("physical disk '{s}' is listed twice"));
+                }
+                ids.push(s.to_string());
+            }
+            _ => errs.push(format!(
+                "physical_disks entry {} is not a drive id like \"1I:1:1\"",
+                short(&d)
+            )),
+        }
+    }
+    ids
 }
 
 #[cfg(test)]
@@ -394,6 +447,29 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} not in {e}");
         }
+    }
+
+    #[test]
+    fn proliantutils_differs_from_the_ironic_schema() {
+        use hwmgr::raid_config::RaidConfig;
+        // Compact levels and drive ids without a controller: proliantutils' schema only.
+        let cfg = json!({"logical_disks": [{"size_gb": 10, "raid_level": "10",
+            "physical_disks": ["1I:1:1", "1I:1:2", "1I:1:3", "1I:1:4"]}]});
+        assert!(RaidConfig::parse(&cfg).is_err());
+        let r = validate(&cfg).unwrap();
+        assert_eq!((r[0].raid_level.as_str(), r[0].disk_count()), ("10", 4));
+        // Size 0 and device hints: Ironic's schema only.
+        let cfg = json!({"logical_disks": [{"size_gb": 0, "raid_level": "1", "controller": "c",
+            "physical_disks": [{"name": "/dev/sda"}, {"name": "/dev/sdb"}]}]});
+        assert!(RaidConfig::parse(&cfg).is_ok());
+        let e = errs(cfg);
+        assert!(e.contains("#1: size_gb 0 must be"), "{e}");
+        assert!(
+            e.contains(r#"#1: physical_disks entry {"name":"/dev/sda"} is not a drive id"#),
+            "{e}"
+        );
+        assert_eq!(min_disks("60"), Some(8));
+        assert_eq!((min_disks("JBOD"), min_disks("")), (None, None));
     }
 
     #[test]

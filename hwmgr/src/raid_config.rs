@@ -63,6 +63,18 @@ impl RaidLevel {
     pub fn parse(s: &str) -> Option<RaidLevel> {
         RaidLevel::ALL.into_iter().find(|l| l.as_str() == s)
     }
+
+    /// [`parse`](Self::parse), also accepting the compact spellings of the nested levels
+    /// (`10`, `50`, `60`) that Ironic's schema rejects but some vendor schemas accept
+    /// (proliantutils' Smart Array schema does).
+    pub fn parse_lenient(s: &str) -> Option<RaidLevel> {
+        RaidLevel::parse(s).or(match s {
+            "10" => Some(RaidLevel::Raid10),
+            "50" => Some(RaidLevel::Raid50),
+            "60" => Some(RaidLevel::Raid60),
+            _ => None,
+        })
+    }
 }
 
 impl fmt::Display for RaidLevel {
@@ -204,6 +216,315 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// What is wrong with the top level of a configuration (see
+/// [`RaidConfig::logical_disk_values`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TopLevelError<'a> {
+    /// No `logical_disks` key.
+    Missing,
+    /// `logical_disks` is not an array (the value as given).
+    NotAnArray(&'a Value),
+    /// `logical_disks` is `[]`.
+    Empty,
+}
+
+/// One property of a logical disk, checked on its own (see [`LogicalDiskFields`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<T> {
+    /// Not given.
+    Absent,
+    /// Given and valid under the schema.
+    Valid(T),
+    /// Given but invalid under the schema: the value as given, and the schema message
+    /// (without the `logical_disks[i]: ` prefix) that [`RaidConfig::parse`] reports.
+    Invalid { value: Value, message: String },
+}
+
+impl<T> Field<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Field::Absent)
+    }
+
+    /// The value, when given and valid.
+    pub fn valid(&self) -> Option<&T> {
+        match self {
+            Field::Valid(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The offending value and schema message, when given and invalid.
+    pub fn invalid(&self) -> Option<(&Value, &str)> {
+        match self {
+            Field::Invalid { value, message } => Some((value, message)),
+            _ => None,
+        }
+    }
+
+    /// `Ok(None)` when absent, `Ok(Some)` when valid, `Err(())` when invalid.
+    fn into_result(self) -> Result<Option<T>, ()> {
+        match self {
+            Field::Absent => Ok(None),
+            Field::Valid(t) => Ok(Some(t)),
+            Field::Invalid { .. } => Err(()),
+        }
+    }
+
+    fn get(
+        m: &Map<String, Value>,
+        key: &str,
+        check: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Self {
+        match m.get(key) {
+            None => Field::Absent,
+            Some(v) => match check(v) {
+                Ok(t) => Field::Valid(t),
+                Err(message) => Field::Invalid {
+                    value: v.clone(),
+                    message,
+                },
+            },
+        }
+    }
+}
+
+/// Every property of one logical disk, each checked against the schema on its own.
+///
+/// [`RaidConfig::parse`] is built on this; a manager whose own rules differ from Ironic's
+/// schema (HPE Smart Array: compact levels such as `10`, no `controller` dependency,
+/// stricter ranges, its own wording) uses it to judge each property itself while still
+/// getting the typed values, and to report every problem of a disk at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogicalDiskFields {
+    pub raid_level: Field<RaidLevel>,
+    pub size_gb: Field<SizeGb>,
+    pub volume_name: Field<String>,
+    pub is_root_volume: Field<bool>,
+    pub share_physical_disks: Field<bool>,
+    pub disk_type: Field<DiskType>,
+    pub interface_type: Field<InterfaceType>,
+    pub number_of_physical_disks: Field<u64>,
+    pub controller: Field<String>,
+    pub physical_disks: Field<PhysicalDisks>,
+    /// Keys outside [`LOGICAL_DISK_PROPERTIES`], in input order.
+    pub unknown: Vec<String>,
+    /// The object as given.
+    pub raw: Map<String, Value>,
+}
+
+fn check_string(key: &str, v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        o => Err(format!(
+            "{key} must be a string, got {} {}",
+            type_name(o),
+            short(o)
+        )),
+    }
+}
+
+fn check_bool(key: &str, v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        o => Err(format!(
+            "{key} must be a boolean, got {} {}",
+            type_name(o),
+            short(o)
+        )),
+    }
+}
+
+fn check_raid_level(v: &Value) -> Result<RaidLevel, String> {
+    match v {
+        Value::String(s) => RaidLevel::parse(s).ok_or_else(|| {
+            format!(
+                "raid_level {s:?} is not one of {}",
+                RaidLevel::ALL.map(|l| l.as_str()).join(", ")
+            )
+        }),
+        o => Err(format!(
+            "raid_level must be a string, got {} {}",
+            type_name(o),
+            short(o)
+        )),
+    }
+}
+
+fn check_size_gb(v: &Value) -> Result<SizeGb, String> {
+    if v.as_str() == Some("MAX") {
+        return Ok(SizeGb::Max);
+    }
+    match as_integer(v) {
+        Some(n) if n >= 0 => u64::try_from(n)
+            .map(SizeGb::Gib)
+            .map_err(|_| format!("size_gb {n} is too large")),
+        Some(n) => Err(format!("size_gb must be >= 0, got {n}")),
+        None => Err(format!(
+            "size_gb must be an integer >= 0 or \"MAX\", got {} {}",
+            type_name(v),
+            short(v)
+        )),
+    }
+}
+
+fn check_disk_type(v: &Value) -> Result<DiskType, String> {
+    match check_string("disk_type", v)?.as_str() {
+        "hdd" => Ok(DiskType::Hdd),
+        "ssd" => Ok(DiskType::Ssd),
+        s => Err(format!("disk_type {s:?} is not one of hdd, ssd")),
+    }
+}
+
+fn check_interface_type(v: &Value) -> Result<InterfaceType, String> {
+    match check_string("interface_type", v)?.as_str() {
+        "sata" => Ok(InterfaceType::Sata),
+        "scsi" => Ok(InterfaceType::Scsi),
+        "sas" => Ok(InterfaceType::Sas),
+        s => Err(format!(
+            "interface_type {s:?} is not one of sata, scsi, sas"
+        )),
+    }
+}
+
+fn check_number_of_physical_disks(v: &Value) -> Result<u64, String> {
+    match as_integer(v) {
+        Some(n) if n > 0 => {
+            u64::try_from(n).map_err(|_| format!("number_of_physical_disks {n} is too large"))
+        }
+        Some(n) => Err(format!("number_of_physical_disks must be > 0, got {n}")),
+        None => Err(format!(
+            "number_of_physical_disks must be an integer, got {} {}",
+            type_name(v),
+            short(v)
+        )),
+    }
+}
+
+fn check_physical_disks(v: &Value) -> Result<PhysicalDisks, String> {
+    let Value::Array(items) = v else {
+        return Err(format!(
+            "physical_disks must be an array, got {} {}",
+            type_name(v),
+            short(v)
+        ));
+    };
+    if items.iter().all(Value::is_string) {
+        return Ok(PhysicalDisks::Names(
+            items
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
+        ));
+    }
+    if items.iter().all(Value::is_object) {
+        if items.len() < 2 {
+            return Err(format!(
+                "physical_disks as device hints needs at least 2 objects, got {}",
+                items.len()
+            ));
+        }
+        return Ok(PhysicalDisks::Hints(
+            items
+                .iter()
+                .filter_map(|o| o.as_object().cloned())
+                .collect(),
+        ));
+    }
+    Err(format!(
+        "physical_disks must be an array of strings or an array of objects, got {}",
+        short(v)
+    ))
+}
+
+impl LogicalDiskFields {
+    /// Checks every property of one `logical_disks` entry; never fails, never panics.
+    pub fn from_map(m: &Map<String, Value>) -> LogicalDiskFields {
+        LogicalDiskFields {
+            raid_level: Field::get(m, "raid_level", check_raid_level),
+            size_gb: Field::get(m, "size_gb", check_size_gb),
+            volume_name: Field::get(m, "volume_name", |v| check_string("volume_name", v)),
+            is_root_volume: Field::get(m, "is_root_volume", |v| check_bool("is_root_volume", v)),
+            share_physical_disks: Field::get(m, "share_physical_disks", |v| {
+                check_bool("share_physical_disks", v)
+            }),
+            disk_type: Field::get(m, "disk_type", check_disk_type),
+            interface_type: Field::get(m, "interface_type", check_interface_type),
+            number_of_physical_disks: Field::get(
+                m,
+                "number_of_physical_disks",
+                check_number_of_physical_disks,
+            ),
+            controller: Field::get(m, "controller", |v| check_string("controller", v)),
+            physical_disks: Field::get(m, "physical_disks", check_physical_disks),
+            unknown: m
+                .keys()
+                .filter(|k| !LOGICAL_DISK_PROPERTIES.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+            raw: m.clone(),
+        }
+    }
+
+    /// The schema problems of this logical disk, in the order [`RaidConfig::parse`]
+    /// reports them (without the `logical_disks[i]: ` prefix).
+    pub fn schema_errors(&self) -> Vec<String> {
+        fn msg<T>(f: &Field<T>) -> Option<&str> {
+            f.invalid().map(|(_, m)| m)
+        }
+        // A string property's type problem (not a string) comes before the enum problems.
+        fn msg_if_string<T>(f: &Field<T>, string: bool) -> Option<&str> {
+            f.invalid()
+                .filter(|(v, _)| v.is_string() == string)
+                .map(|(_, m)| m)
+        }
+        [
+            self.raid_level
+                .is_absent()
+                .then_some("'raid_level' is a required property"),
+            msg(&self.raid_level),
+            self.size_gb
+                .is_absent()
+                .then_some("'size_gb' is a required property"),
+            msg(&self.size_gb),
+            msg(&self.volume_name),
+            msg(&self.controller),
+            msg_if_string(&self.disk_type, false),
+            msg_if_string(&self.interface_type, false),
+            msg(&self.is_root_volume),
+            msg(&self.share_physical_disks),
+            msg_if_string(&self.disk_type, true),
+            msg_if_string(&self.interface_type, true),
+            msg(&self.number_of_physical_disks),
+            msg(&self.physical_disks),
+            (!self.physical_disks.is_absent() && self.controller.is_absent())
+                .then_some("'controller' is a dependency of 'physical_disks'"),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// The [`LogicalDisk`], when `raid_level` and `size_gb` are given and every given
+    /// property is valid. Cross-property rules (the `controller` dependency) are not
+    /// checked here: see [`schema_errors`](Self::schema_errors).
+    pub fn into_logical_disk(self) -> Option<LogicalDisk> {
+        Some(LogicalDisk {
+            raid_level: self.raid_level.into_result().ok()??,
+            size_gb: self.size_gb.into_result().ok()??,
+            volume_name: self.volume_name.into_result().ok()?,
+            is_root_volume: self.is_root_volume.into_result().ok()?,
+            share_physical_disks: self.share_physical_disks.into_result().ok()?,
+            disk_type: self.disk_type.into_result().ok()?,
+            interface_type: self.interface_type.into_result().ok()?,
+            number_of_physical_disks: self.number_of_physical_disks.into_result().ok()?,
+            controller: self.controller.into_result().ok()?,
+            physical_disks: self.physical_disks.into_result().ok()?,
+            raw: self.raw,
+        })
+    }
+}
+
 impl RaidConfig {
     /// Parses and schema-checks `target_raid_config` / `raid_config`. All problems are
     /// returned together; the function never panics.
@@ -217,31 +538,30 @@ impl RaidConfig {
             ));
             return Err(errs);
         };
-        for k in top.keys().filter(|k| *k != "logical_disks") {
+        for k in RaidConfig::unknown_top_level_keys(top) {
             errs.warnings
                 .push(format!("unknown top-level property {k:?} is ignored"));
         }
         let mut out = Vec::new();
-        match top.get("logical_disks") {
-            None => errs
+        match RaidConfig::logical_disk_values(top) {
+            Err(TopLevelError::Missing) => errs
                 .errors
                 .push("'logical_disks' is a required property".into()),
-            Some(Value::Array(lds)) => {
-                if lds.is_empty() {
-                    errs.errors
-                        .push("'logical_disks' must have at least one item, got []".into());
-                }
+            Err(TopLevelError::Empty) => errs
+                .errors
+                .push("'logical_disks' must have at least one item, got []".into()),
+            Err(TopLevelError::NotAnArray(other)) => errs.errors.push(format!(
+                "'logical_disks' must be an array, got {} {}",
+                type_name(other),
+                short(other)
+            )),
+            Ok(lds) => {
                 for (i, ld) in lds.iter().enumerate() {
                     if let Some(d) = parse_logical_disk(i, ld, &mut errs) {
                         out.push(d);
                     }
                 }
             }
-            Some(other) => errs.errors.push(format!(
-                "'logical_disks' must be an array, got {} {}",
-                type_name(other),
-                short(other)
-            )),
         }
         if errs.errors.is_empty() {
             Ok(RaidConfig {
@@ -251,6 +571,25 @@ impl RaidConfig {
         } else {
             Err(errs)
         }
+    }
+
+    /// The `logical_disks` entries of a configuration object, not yet checked, or what
+    /// is wrong with the top level.
+    pub fn logical_disk_values(top: &Map<String, Value>) -> Result<&[Value], TopLevelError<'_>> {
+        match top.get("logical_disks") {
+            None => Err(TopLevelError::Missing),
+            Some(Value::Array(lds)) if lds.is_empty() => Err(TopLevelError::Empty),
+            Some(Value::Array(lds)) => Ok(lds),
+            Some(other) => Err(TopLevelError::NotAnArray(other)),
+        }
+    }
+
+    /// The top-level keys of a configuration object other than `logical_disks` (the
+    /// schema forbids them; they are ignored).
+    pub fn unknown_top_level_keys(top: &Map<String, Value>) -> impl Iterator<Item = &str> {
+        top.keys()
+            .map(String::as_str)
+            .filter(|k| *k != "logical_disks")
     }
 
     /// True when the configuration has no logical disks at all (`{}` or
@@ -285,184 +624,18 @@ fn parse_logical_disk(i: usize, v: &Value, errs: &mut SchemaErrors) -> Option<Lo
         ));
         return None;
     };
-    let before = errs.errors.len();
-    let mut bad = |msg: String| errs.errors.push(format!("{at}: {msg}"));
-
-    let raid_level = match m.get("raid_level") {
-        None => {
-            bad("'raid_level' is a required property".into());
-            None
-        }
-        Some(Value::String(s)) => RaidLevel::parse(s).or_else(|| {
-            bad(format!(
-                "raid_level {s:?} is not one of {}",
-                RaidLevel::ALL.map(|l| l.as_str()).join(", ")
-            ));
-            None
-        }),
-        Some(o) => {
-            bad(format!(
-                "raid_level must be a string, got {} {}",
-                type_name(o),
-                short(o)
-            ));
-            None
-        }
-    };
-    let size_gb = match m.get("size_gb") {
-        None => {
-            bad("'size_gb' is a required property".into());
-            None
-        }
-        Some(Value::String(s)) if s == "MAX" => Some(SizeGb::Max),
-        Some(o) => match as_integer(o) {
-            Some(n) if n >= 0 => u64::try_from(n).ok().map(SizeGb::Gib),
-            Some(n) => {
-                bad(format!("size_gb must be >= 0, got {n}"));
-                None
-            }
-            None => {
-                bad(format!(
-                    "size_gb must be an integer >= 0 or \"MAX\", got {} {}",
-                    type_name(o),
-                    short(o)
-                ));
-                None
-            }
-        },
-    };
-    let mut string = |key: &str| -> Option<String> {
-        match m.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            o => {
-                bad(format!(
-                    "{key} must be a string, got {} {}",
-                    type_name(o),
-                    short(o)
-                ));
-                None
-            }
-        }
-    };
-    let volume_name = string("volume_name");
-    let controller = string("controller");
-    let disk_type_s = string("disk_type");
-    let interface_type_s = string("interface_type");
-    let mut boolean = |key: &str| -> Option<bool> {
-        match m.get(key)? {
-            Value::Bool(b) => Some(*b),
-            o => {
-                bad(format!(
-                    "{key} must be a boolean, got {} {}",
-                    type_name(o),
-                    short(o)
-                ));
-                None
-            }
-        }
-    };
-    let is_root_volume = boolean("is_root_volume");
-    let share_physical_disks = boolean("share_physical_disks");
-    let disk_type = disk_type_s.and_then(|s| match s.as_str() {
-        "hdd" => Some(DiskType::Hdd),
-        "ssd" => Some(DiskType::Ssd),
-        _ => {
-            bad(format!("disk_type {s:?} is not one of hdd, ssd"));
-            None
-        }
-    });
-    let interface_type = interface_type_s.and_then(|s| match s.as_str() {
-        "sata" => Some(InterfaceType::Sata),
-        "scsi" => Some(InterfaceType::Scsi),
-        "sas" => Some(InterfaceType::Sas),
-        _ => {
-            bad(format!(
-                "interface_type {s:?} is not one of sata, scsi, sas"
-            ));
-            None
-        }
-    });
-    let number_of_physical_disks =
-        m.get("number_of_physical_disks")
-            .and_then(|o| match as_integer(o) {
-                Some(n) if n > 0 => u64::try_from(n).ok(),
-                Some(n) => {
-                    bad(format!("number_of_physical_disks must be > 0, got {n}"));
-                    None
-                }
-                None => {
-                    bad(format!(
-                        "number_of_physical_disks must be an integer, got {} {}",
-                        type_name(o),
-                        short(o)
-                    ));
-                    None
-                }
-            });
-    let physical_disks = m.get("physical_disks").and_then(|o| {
-        let Value::Array(items) = o else {
-            bad(format!(
-                "physical_disks must be an array, got {} {}",
-                type_name(o),
-                short(o)
-            ));
-            return None;
-        };
-        if items.iter().all(Value::is_string) {
-            return Some(PhysicalDisks::Names(
-                items
-                    .iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect(),
-            ));
-        }
-        if items.iter().all(Value::is_object) {
-            if items.len() < 2 {
-                bad(format!(
-                    "physical_disks as device hints needs at least 2 objects, got {}",
-                    items.len()
-                ));
-                return None;
-            }
-            return Some(PhysicalDisks::Hints(
-                items
-                    .iter()
-                    .filter_map(|o| o.as_object().cloned())
-                    .collect(),
-            ));
-        }
-        bad(format!(
-            "physical_disks must be an array of strings or an array of objects, got {}",
-            short(o)
-        ));
-        None
-    });
-    if m.contains_key("physical_disks") && !m.contains_key("controller") {
-        bad("'controller' is a dependency of 'physical_disks'".into());
-    }
-    for k in m
-        .keys()
-        .filter(|k| !LOGICAL_DISK_PROPERTIES.contains(&k.as_str()))
-    {
+    let fields = LogicalDiskFields::from_map(m);
+    let problems = fields.schema_errors();
+    errs.errors
+        .extend(problems.iter().map(|msg| format!("{at}: {msg}")));
+    for k in &fields.unknown {
         errs.warnings
             .push(format!("{at}: unknown property {k:?} is ignored"));
     }
-    if errs.errors.len() != before {
+    if !problems.is_empty() {
         return None;
     }
-    Some(LogicalDisk {
-        raid_level: raid_level?,
-        size_gb: size_gb?,
-        volume_name,
-        is_root_volume,
-        share_physical_disks,
-        disk_type,
-        interface_type,
-        number_of_physical_disks,
-        controller,
-        physical_disks,
-        raw: m.clone(),
-    })
+    fields.into_logical_disk()
 }
 
 #[cfg(test)]
@@ -619,6 +792,45 @@ mod tests {
         );
         // The raw object is kept as given, unknown keys included.
         assert!(c.logical_disks[0].raw.contains_key("block_devices"));
+    }
+
+    #[test]
+    fn fields_are_checked_one_by_one() {
+        let m = json!({"raid_level": "10", "size_gb": 5, "disk_type": 3, "colour": 1});
+        let f = LogicalDiskFields::from_map(m.as_object().unwrap());
+        assert!(matches!(&f.raid_level, Field::Invalid { value, .. } if value == "10"));
+        assert_eq!(f.size_gb, Field::Valid(SizeGb::Gib(5)));
+        assert!(f.volume_name.is_absent());
+        assert_eq!(f.unknown, ["colour"]);
+        assert_eq!(
+            f.schema_errors(),
+            [
+                "raid_level \"10\" is not one of JBOD, 0, 1, 2, 5, 6, 1+0, 5+0, 6+0",
+                "disk_type must be a string, got integer 3",
+            ]
+        );
+        assert!(f.into_logical_disk().is_none());
+        let m = json!({"raid_level": "1", "size_gb": "MAX", "physical_disks": ["a", "b"]});
+        let f = LogicalDiskFields::from_map(m.as_object().unwrap());
+        assert_eq!(
+            f.schema_errors(),
+            ["'controller' is a dependency of 'physical_disks'"]
+        );
+        assert_eq!(f.into_logical_disk().unwrap().size_gb, SizeGb::Max);
+
+        assert_eq!(RaidLevel::parse_lenient("10"), Some(RaidLevel::Raid10));
+        assert_eq!(RaidLevel::parse_lenient("6+0"), Some(RaidLevel::Raid60));
+        assert_eq!(RaidLevel::parse_lenient("100"), None);
+        let top = json!({"logical_disks": 1, "x": 2});
+        let top = top.as_object().unwrap();
+        assert_eq!(
+            RaidConfig::logical_disk_values(top),
+            Err(TopLevelError::NotAnArray(&json!(1)))
+        );
+        assert_eq!(
+            RaidConfig::unknown_top_level_keys(top).collect::<Vec<_>>(),
+            ["x"]
+        );
     }
 
     #[test]
