@@ -1010,6 +1010,13 @@ fn deletes_the_arrays_after_a_reboot_and_leaves_no_metadata() {
         "qemu-raid: the agent's log of the delete:\n{}",
         delete_lines.join("\n")
     );
+    // As on a real machine after a reboot, the arrays come back as md127/md126 (foreign to
+    // this ramdisk's host name) and the delete stops them.
+    assert!(
+        agent_log.contains("mdadm --stop /dev/md12"),
+        "the delete stopped the re-assembled md12x arrays:\n{}",
+        delete_lines.join("\n")
+    );
     let mdstat = after.get("mdstat").cloned().unwrap_or_default();
     eprintln!("qemu-raid: /proc/mdstat after delete:\n{mdstat}");
     assert!(
