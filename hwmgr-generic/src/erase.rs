@@ -218,8 +218,12 @@ pub fn erase_devices_metadata_on(
         ));
     }
     for d in selected {
-        if let Err(e) = destroy_disk_metadata(m, &d.name) {
-            failures.push(format!("{}: {e}", d.name));
+        match destroy_disk_metadata(m, &d.name) {
+            // Partitions were wiped first (names sorted descending); now the kernel can
+            // drop them from its view of the disk.
+            Ok(()) if !d.is_partition() => m.reread_partition_table(&d.name),
+            Ok(()) => {}
+            Err(e) => failures.push(format!("{}: {e}", d.name)),
         }
     }
     if !failures.is_empty() {
@@ -385,6 +389,8 @@ mod tests {
             .push("lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /fake/dev/sda".into());
         expected.extend(wipe_lines("/dev/sda1"));
         expected.extend(wipe_lines("/dev/sda"));
+        // The disk (not its partition) is re-read so the kernel forgets the old partitions.
+        expected.push("blockdev --rereadpt /fake/dev/sda".into());
         assert_eq!(r.lines(), expected);
     }
 

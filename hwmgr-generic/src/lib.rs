@@ -7,7 +7,7 @@ pub mod raid;
 
 pub use manager::GenericHardwareManager;
 
-use hwmgr::{Host, Runner};
+use hwmgr::{Cmd, Host, Runner};
 use std::sync::Arc;
 
 /// The machine a manager works on: where to read it from and how to run tools on it.
@@ -20,5 +20,22 @@ pub struct Machine {
 impl Machine {
     pub fn new(host: Host, runner: Arc<dyn Runner>) -> Self {
         Machine { host, runner }
+    }
+
+    /// After a disk's partition table was wiped on disk, tells the kernel to forget the old
+    /// partitions: sysfs (which the RAID planner reads) keeps showing them until a re-read,
+    /// and a following create would refuse the disk as "partitioned". Best effort: a busy
+    /// disk cannot be re-read, which is logged.
+    pub fn reread_partition_table(&self, dev: &str) {
+        let Ok(path) = self.host.device(dev) else {
+            return;
+        };
+        let reread = Cmd::new("blockdev").arg("--rereadpt").arg(&path);
+        if let Err(e) = self.runner.run(&reread) {
+            tracing::info!("{e}; dropping the kernel's partitions of {dev} with partx instead");
+            if let Err(e) = self.runner.run(&Cmd::new("partx").arg("-d").arg(&path)) {
+                tracing::warn!("the kernel may still list old partitions of {dev}: {e}");
+            }
+        }
     }
 }

@@ -64,7 +64,7 @@ debug = true
 log_file = $STATE/ironic.log
 enabled_hardware_types = fake-hardware
 enabled_boot_interfaces = fake
-enabled_deploy_interfaces = direct,fake
+enabled_deploy_interfaces = direct,fake,custom-agent
 default_deploy_interface = direct
 # noop management is needed for deploy: 'fake' refuses boot device 'disk'.
 enabled_management_interfaces = fake,noop

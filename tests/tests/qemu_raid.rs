@@ -1367,6 +1367,66 @@ fn metal3_manual_clean_through_ironic() {
         log.contains("software RAID created"),
         "the agent's console never says the arrays were created"
     );
+
+    // Then the deploy-time variant: raid.apply_configuration as a deploy step. The
+    // `custom-agent` deploy interface runs just the requested steps through the agent (no
+    // image); `noop` management because `fake` refuses boot device `disk`.
+    ironic.provision(&uuid, "provide", json!(null));
+    ironic
+        .wait_for_provision_state(&uuid, "available", Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{e}\n{}", guest.serial_tail(60)));
+    ironic.patch_node(
+        &uuid,
+        json!([
+            {"op": "replace", "path": "/deploy_interface", "value": "custom-agent"},
+            {"op": "replace", "path": "/management_interface", "value": "noop"}
+        ]),
+    );
+    let applied = json!({"logical_disks": [
+        {"size_gb": 1, "raid_level": "1", "controller": "software", "is_root_volume": true, "volume_name": "root"},
+        {"size_gb": "MAX", "raid_level": "0", "controller": "software", "volume_name": "scratch"}
+    ]});
+    let t = Instant::now();
+    ironic.provision(
+        &uuid,
+        "active",
+        json!({"deploy_steps": [{"interface": "raid", "step": "apply_configuration",
+                                 "args": {"raid_config": applied, "delete_existing": true},
+                                 "priority": 90}]}),
+    );
+    let n = ironic
+        .wait_for_provision_state(&uuid, "active", Duration::from_secs(420))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n{}\n--- Ironic ---\n{}",
+                guest.serial_tail(80),
+                ironic.log_tail(60)
+            )
+        });
+    eprintln!(
+        "qemu-raid: deploy with raid.apply_configuration -> active in {:.1?}",
+        t.elapsed()
+    );
+    assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
+    let lds = n["raid_config"]["logical_disks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        lds.len(),
+        2,
+        "raid_config from the deploy step: {}",
+        n["raid_config"]
+    );
+    assert_eq!(lds[1]["volume_name"], "scratch", "{}", n["raid_config"]);
+    assert_eq!(lds[1]["raid_level"], "0", "{}", n["raid_config"]);
+    assert!(
+        guest
+            .serial_log()
+            .contains("mdadm --create /dev/md/scratch"),
+        "the agent built the deploy step's arrays:\n{}",
+        guest.serial_tail(60)
+    );
     // The images: a partition table and two md superblocks on every member (the guest's
     // writes are synced by parted/mdadm; give md a moment to write its superblocks).
     sleep(Duration::from_secs(3));

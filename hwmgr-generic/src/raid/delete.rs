@@ -267,7 +267,9 @@ pub fn delete_with(m: &Machine, src: &dyn DeviceSource, node: &Value) -> Result<
             }
             continue;
         }
-        cx.must("wipefs", &["-af", h], &format!("Wiping {h} failed"));
+        if cx.must("wipefs", &["-af", h], &format!("Wiping {h} failed")) {
+            m.reread_partition_table(h);
+        }
     }
 
     let remaining: Vec<String> = src

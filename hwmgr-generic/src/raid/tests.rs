@@ -688,7 +688,11 @@ fn sgdisk_without_a_number_aborts_and_rolls_back() {
         "{}",
         e.details
     );
-    assert_eq!(r.lines().last().unwrap(), "wipefs -af /fake/dev/sda");
+    assert_eq!(
+        r.lines().last().unwrap(),
+        "wipefs -af /fake/dev/sda",
+        "blockdev --rereadpt /fake/dev/sda"
+    );
 }
 
 #[test]
@@ -1084,7 +1088,9 @@ fn delete_an_array_assembled_as_md127_after_reboot() {
             "mdadm --examine /fake/dev/vda1",
             "mdadm --examine /fake/dev/vda",
             "wipefs -af /fake/dev/vda",
+            "blockdev --rereadpt /fake/dev/vda",
             "wipefs -af /fake/dev/vdb",
+            "blockdev --rereadpt /fake/dev/vdb",
         ]
     );
 }
@@ -1118,7 +1124,9 @@ fn delete_a_degraded_array_and_its_dropped_member() {
         "mdadm --zero-superblock /fake/dev/vda1",
         "mdadm --zero-superblock /fake/dev/vdb1",
         "wipefs -af /fake/dev/vda",
+        "blockdev --rereadpt /fake/dev/vda",
         "wipefs -af /fake/dev/vdb",
+        "blockdev --rereadpt /fake/dev/vdb",
     ] {
         assert!(
             lines.contains(&want.to_string()),
@@ -1188,6 +1196,7 @@ fn delete_stray_superblocks_on_partitions_without_arrays() {
             "mdadm --examine /fake/dev/nvme0n1p1",
             "mdadm --examine /fake/dev/nvme0n1",
             "wipefs -af /fake/dev/nvme0n1",
+            "blockdev --rereadpt /fake/dev/nvme0n1",
         ]
     );
 }
