@@ -101,17 +101,17 @@ impl HardwareManager for ProliantHardwareManager {
     /// controller in RAID mode answers, so machines without one keep the generic steps.
     fn evaluate_support(&self) -> Support {
         if !self.runner.has_program(ssacli::PROGRAM) {
-            return Support::none("not loaded: no `ssacli` on PATH");
+            return Support::none("no `ssacli` on PATH");
         }
         let server = match ssacli::read_server(self.runner(), ErrorKind::HardwareManagerNotFound) {
             Ok(s) => s,
             Err(e) if e.details.contains("No controllers detected") => {
-                return Support::none("not loaded: ssacli found no Smart Array controller")
+                return Support::none("ssacli found no Smart Array controller")
             }
-            Err(e) => return Support::none(format!("not loaded: {}", e.details)),
+            Err(e) => return Support::none(e.details.clone()),
         };
         if server.controllers.is_empty() {
-            return Support::none("not loaded: ssacli found no Smart Array controller");
+            return Support::none("ssacli found no Smart Array controller");
         }
         let raid: Vec<&str> = server
             .controllers
@@ -122,7 +122,7 @@ impl HardwareManager for ProliantHardwareManager {
         if raid.is_empty() {
             let all: Vec<&str> = server.controllers.iter().map(|c| c.id.as_str()).collect();
             return Support::none(format!(
-                "not loaded: every controller is in HBA mode ({})",
+                "every controller is in HBA mode ({})",
                 all.join(", ")
             ));
         }

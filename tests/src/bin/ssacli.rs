@@ -480,7 +480,7 @@ fn new_ld(c: &mut Value, raid: &str, size_mb: u64) -> Value {
     c["ld_counter"] = json!(count);
     let slot = c["slot"].as_u64().unwrap_or(0);
     json!({"num": count, "raid": raid, "size_mb": size_mb,
-           "wwid": format!("600508B1001C{slot:04X}{count:04X}5EED5EED5EED5EED"),
+           "wwid": format!("600508B1001C{:01X}{:03X}5EED5EED5EED5EED", slot % 16, count % 4096),
            "label": format!("{:08X}PDVTF0BRH5T0MO{count:04X}", slot)})
 }
 
