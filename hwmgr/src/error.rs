@@ -81,7 +81,9 @@ impl ErrorKind {
             ErrorKind::HardwareManagerConfigurationError => {
                 "There was an error in the hardware manager configuration"
             }
-            ErrorKind::VersionMismatch => "Hardware managers version mismatch, reload agent with correct version",
+            ErrorKind::VersionMismatch => {
+                "Hardware managers version mismatch, reload agent with correct version"
+            }
             ErrorKind::CommandExecutionError => "Command execution failed",
             ErrorKind::InvalidCommandError => "Invalid command",
             ErrorKind::InvalidCommandParamsError => "Invalid command parameters",

@@ -122,18 +122,41 @@ mod tests {
     #[test]
     fn paths_are_resolved_under_the_root() {
         let h = Host::new("/tmp/fake");
-        assert_eq!(h.path("/sys/block/sda"), PathBuf::from("/tmp/fake/sys/block/sda"));
-        assert_eq!(h.device("/dev/sda").unwrap(), PathBuf::from("/tmp/fake/dev/sda"));
+        assert_eq!(
+            h.path("/sys/block/sda"),
+            PathBuf::from("/tmp/fake/sys/block/sda")
+        );
+        assert_eq!(
+            h.device("/dev/sda").unwrap(),
+            PathBuf::from("/tmp/fake/dev/sda")
+        );
         assert!(!h.is_real());
-        assert_eq!(Host::default().device("/dev/nvme0n1p1").unwrap(), PathBuf::from("/dev/nvme0n1p1"));
+        assert_eq!(
+            Host::default().device("/dev/nvme0n1p1").unwrap(),
+            PathBuf::from("/dev/nvme0n1p1")
+        );
     }
 
     #[test]
     fn device_paths_are_validated() {
-        for ok in ["/dev/sda", "/dev/md/root", "/dev/disk/by-path/pci-0000:00:1f.2-ata-1", "/dev/loop0"] {
+        for ok in [
+            "/dev/sda",
+            "/dev/md/root",
+            "/dev/disk/by-path/pci-0000:00:1f.2-ata-1",
+            "/dev/loop0",
+        ] {
             assert!(validate_device_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["sda", "/dev/", "/dev/../etc/passwd", "/dev/-rf", "/dev/sda;reboot", "/dev/a b", "/etc/x", "/dev//sda"] {
+        for bad in [
+            "sda",
+            "/dev/",
+            "/dev/../etc/passwd",
+            "/dev/-rf",
+            "/dev/sda;reboot",
+            "/dev/a b",
+            "/etc/x",
+            "/dev//sda",
+        ] {
             let e = validate_device_path(bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidCommandParamsError, "{bad}");
             assert!(e.details.contains(bad), "{bad}: {}", e.details);

@@ -6,8 +6,8 @@
 
 pub mod blockdev;
 pub mod error;
-pub mod host;
 pub mod fake_machine;
+pub mod host;
 pub mod manager;
 pub mod raid_config;
 pub mod runner;

@@ -93,7 +93,10 @@ impl StepCall {
     }
 
     pub fn node_uuid(&self) -> &str {
-        self.node.get("uuid").and_then(Value::as_str).unwrap_or("<unknown node>")
+        self.node
+            .get("uuid")
+            .and_then(Value::as_str)
+            .unwrap_or("<unknown node>")
     }
 
     /// `driver_internal_info.<key>` of the node.
@@ -112,7 +115,8 @@ mod tests {
 
     #[test]
     fn optional_keys_are_omitted() {
-        let s = Step::new("raid", "apply_configuration", 0).arg("raid_config", "The RAID config", true);
+        let s =
+            Step::new("raid", "apply_configuration", 0).arg("raid_config", "The RAID config", true);
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
             json!({"step": "apply_configuration", "priority": 0, "interface": "raid",
