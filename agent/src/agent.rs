@@ -5,7 +5,7 @@ use crate::dispatch::Dispatcher;
 use crate::results::CommandStore;
 use hwmgr::{Host, Runner};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::{watch, Notify};
 
@@ -54,17 +54,17 @@ impl Agent {
     }
 
     pub fn token(&self) -> Option<String> {
-        self.token.read().expect("token lock").clone()
+        self.token.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     pub fn set_token(&self, token: Option<String>) {
-        *self.token.write().expect("token lock") = token.filter(|t| !t.is_empty());
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) = token.filter(|t| !t.is_empty());
     }
 
     /// Valid iff a token was supplied, we hold one, and they are equal. Compared in constant
     /// time so the token cannot be guessed byte by byte from response timings.
     pub fn token_matches(&self, supplied: Option<&str>) -> bool {
-        let held = self.token.read().expect("token lock");
+        let held = self.token.read().unwrap_or_else(PoisonError::into_inner);
         match (held.as_deref(), supplied) {
             (Some(held), Some(given)) if !given.is_empty() => {
                 held.as_bytes().ct_eq(given.as_bytes()).into()

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use rand::Rng;
 use serde_json::{json, Value};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Lookup needs 1.62 for the token; heartbeat 1.68 for `agent_verify_ca`.
@@ -97,7 +97,7 @@ impl IronicClient {
     }
 
     pub fn urls(&self) -> Vec<String> {
-        self.urls.lock().expect("urls lock").clone()
+        self.urls.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Sends a request to each URL in turn until one answers at the HTTP level.
@@ -140,7 +140,7 @@ impl IronicClient {
     }
 
     fn promote(&self, base: &str) {
-        let mut urls = self.urls.lock().expect("urls lock");
+        let mut urls = self.urls.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(i) = urls.iter().position(|u| u == base) {
             let u = urls.remove(i);
             urls.insert(0, u);
@@ -149,7 +149,7 @@ impl IronicClient {
 
     /// The API's maximum microversion from `GET /` (cached once known).
     pub async fn api_version(&self) -> Result<(u32, u32), CallError> {
-        if let Some(v) = *self.api_version.lock().expect("version lock") {
+        if let Some(v) = *self.api_version.lock().unwrap_or_else(PoisonError::into_inner) {
             return Ok(v);
         }
         let (url, status, text) = self.call(reqwest::Method::GET, "/", None, None).await?;
@@ -171,7 +171,7 @@ impl IronicClient {
                 url,
                 why: "no default_version.version".into(),
             })?;
-        *self.api_version.lock().expect("version lock") = Some(parsed);
+        *self.api_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(parsed);
         Ok(parsed)
     }
 

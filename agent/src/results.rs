@@ -2,7 +2,7 @@
 //! conductor reads the LAST one to know where a step stands).
 
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,17 +89,17 @@ pub struct CommandStore {
 
 impl CommandStore {
     pub fn push(&self, r: Arc<CommandRecord>) {
-        self.records.lock().expect("store lock").push(r);
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(r);
     }
 
     pub fn last(&self) -> Option<Arc<CommandRecord>> {
-        self.records.lock().expect("store lock").last().cloned()
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<CommandRecord>> {
         self.records
             .lock()
-            .expect("store lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .find(|r| r.snapshot().id == id)
             .cloned()
@@ -108,7 +108,7 @@ impl CommandStore {
     pub fn all(&self) -> Vec<Snapshot> {
         self.records
             .lock()
-            .expect("store lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|r| r.snapshot())
             .collect()
