@@ -54,11 +54,15 @@ impl Agent {
     }
 
     pub fn token(&self) -> Option<String> {
-        self.token.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.token
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn set_token(&self, token: Option<String>) {
-        *self.token.write().unwrap_or_else(PoisonError::into_inner) = token.filter(|t| !t.is_empty());
+        *self.token.write().unwrap_or_else(PoisonError::into_inner) =
+            token.filter(|t| !t.is_empty());
     }
 
     /// Valid iff a token was supplied, we hold one, and they are equal. Compared in constant

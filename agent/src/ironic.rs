@@ -97,7 +97,10 @@ impl IronicClient {
     }
 
     pub fn urls(&self) -> Vec<String> {
-        self.urls.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.urls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends a request to each URL in turn until one answers at the HTTP level.
@@ -149,7 +152,11 @@ impl IronicClient {
 
     /// The API's maximum microversion from `GET /` (cached once known).
     pub async fn api_version(&self) -> Result<(u32, u32), CallError> {
-        if let Some(v) = *self.api_version.lock().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(v) = *self
+            .api_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
             return Ok(v);
         }
         let (url, status, text) = self.call(reqwest::Method::GET, "/", None, None).await?;
@@ -171,7 +178,10 @@ impl IronicClient {
                 url,
                 why: "no default_version.version".into(),
             })?;
-        *self.api_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(parsed);
+        *self
+            .api_version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(parsed);
         Ok(parsed)
     }
 

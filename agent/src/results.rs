@@ -89,11 +89,18 @@ pub struct CommandStore {
 
 impl CommandStore {
     pub fn push(&self, r: Arc<CommandRecord>) {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(r);
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(r);
     }
 
     pub fn last(&self) -> Option<Arc<CommandRecord>> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).last().cloned()
+        self.records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .cloned()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<CommandRecord>> {
