@@ -191,12 +191,14 @@ pub fn repo_root() -> PathBuf {
 
 /// A file lock (flock) held while it lives: serialises installs and ramdisk builds between
 /// test processes.
-struct FileLock {
+pub struct FileLock {
     _file: File,
 }
 
 impl FileLock {
-    fn acquire(path: &Path) -> FileLock {
+    /// Blocks until this process holds an exclusive `flock` on `path` (created if needed);
+    /// released on drop. Serialises ramdisk builds and VM runs across test processes.
+    pub fn acquire(path: &Path) -> FileLock {
         if let Some(dir) = path.parent() {
             let _ = fs::create_dir_all(dir);
         }
@@ -730,6 +732,52 @@ impl Vm {
     }
 
     /// The last `n` lines of the serial log, headed for error messages.
+    /// `POST /v1/commands/?wait=true` through the forwarded port with `token`; returns the
+    /// command result document (panics on an HTTP error, with the serial log's tail).
+    pub fn command(&self, token: &str, name: &str, params: serde_json::Value) -> serde_json::Value {
+        let url = format!(
+            "{}/v1/commands/?wait=true&agent_token={token}",
+            self.agent_url()
+        );
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let resp = client
+            .post(&url)
+            .json(&serde_json::json!({"name": name, "params": params}))
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.serial_tail(40)));
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().expect("JSON body");
+        assert!(status.is_success(), "{name}: HTTP {status}: {body}");
+        body
+    }
+
+    /// Polls `GET /v1/status` until it answers 200 (the hostfwd accepts connections before
+    /// the guest listens) and returns the status document.
+    pub fn wait_api(&self, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let url = format!("{}/v1/status", self.agent_url());
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        loop {
+            if let Ok(r) = client.get(&url).send() {
+                if r.status().is_success() {
+                    return r.json().unwrap_or(serde_json::Value::Null);
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent API at {url} did not answer within {timeout:?}\n{}",
+                self.serial_tail(60)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     pub fn serial_tail(&self, n: usize) -> String {
         let log = self.serial_log();
         let lines: Vec<&str> = log.lines().collect();

@@ -4,7 +4,6 @@
 
 use agent_tests::ironic::{Ironic, IronicOptions};
 use agent_tests::qemu::{Bus, Disk, Vm, VmOptions};
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -18,55 +17,6 @@ const AGENT_UP: Duration = Duration::from_secs(180);
 
 /// What the agent prints once its API is served (standalone or with Ironic).
 const API_LISTENING: &str = "API listening";
-
-fn http() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-/// `POST /v1/commands/?wait=true` through the forwarded port; returns the command result
-/// document.
-fn run_command(vm: &Vm, name: &str, params: Value) -> Value {
-    let url = format!(
-        "{}/v1/commands/?wait=true&agent_token={TOKEN}",
-        vm.agent_url()
-    );
-    let resp = http()
-        .post(&url)
-        .json(&json!({"name": name, "params": params}))
-        .send()
-        .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", vm.serial_tail(40)));
-    let status = resp.status();
-    let body: Value = resp.json().expect("JSON body");
-    assert!(status.is_success(), "{name}: HTTP {status}: {body}");
-    body
-}
-
-/// Polls `GET /v1/status` until it answers 200 (the hostfwd accepts connections before the
-/// guest listens).
-fn wait_api(vm: &Vm, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    let url = format!("{}/v1/status", vm.agent_url());
-    let client = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    loop {
-        if let Ok(r) = client.get(&url).send() {
-            if r.status().is_success() {
-                return r.json().unwrap_or(Value::Null);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent API at {url} did not answer within {timeout:?}\n{}",
-            vm.serial_tail(60)
-        );
-        sleep(Duration::from_millis(250));
-    }
-}
 
 /// Kernel/init lines that mean a module we ship did not load.
 fn module_errors(log: &str) -> Vec<String> {
@@ -408,4 +358,12 @@ fn ironic_looks_up_and_cleans_the_booted_agent() {
         t.elapsed()
     );
     assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
+}
+
+fn run_command(vm: &Vm, name: &str, params: Value) -> Value {
+    vm.command(TOKEN, name, params)
+}
+
+fn wait_api(vm: &Vm, timeout: Duration) -> Value {
+    vm.wait_api(timeout)
 }

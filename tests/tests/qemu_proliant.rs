@@ -30,12 +30,10 @@
 //! file run one at a time (a file lock: TCG on 2 cores).
 
 use agent_tests::ironic::{Ironic, IronicOptions};
-use agent_tests::qemu::{self, Bus, Disk, Ramdisk, Vm, VmOptions, DEFAULT_MAC};
-use reqwest::blocking::Client;
+use agent_tests::qemu::{self, Bus, Disk, FileLock, Ramdisk, Vm, VmOptions, DEFAULT_MAC};
 use serde_json::{json, Value};
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -63,37 +61,9 @@ const SIM_STATE: &str = "/var/lib/ssacli-sim/state.json";
 /// `600508B1001C...`), as the manager reports it (`0x` + 16 lower-case hex digits).
 const SIM_WWN_PREFIX: &str = "0x600508b1001c";
 
-fn http() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
 // ------------------------------------------------------------------------------------------
 // Locks, paths, the variant ramdisk
 // ------------------------------------------------------------------------------------------
-
-/// An exclusive `flock` held while it lives (between threads and between processes).
-struct Flock {
-    _file: File,
-}
-
-fn flock(path: &Path) -> Flock {
-    if let Some(dir) = path.parent() {
-        let _ = fs::create_dir_all(dir);
-    }
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .unwrap_or_else(|e| panic!("opening lock file {}: {e}", path.display()));
-    // SAFETY: flock on a file descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {}", path.display());
-    Flock { _file: file }
-}
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (absolute), else the one this test binary
 /// was built in (`<target>/<profile>/deps/<exe>`), else `<repo>/target`.
@@ -111,7 +81,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// One VM of this file at a time, across threads and processes.
-fn one_vm_at_a_time() -> Flock {
+fn one_vm_at_a_time() -> FileLock {
     flock(&target_dir().join("qemu-proliant-vm.lock"))
 }
 
@@ -295,48 +265,6 @@ fn run_in_child(name: &str, rd: &Ramdisk) {
 // ------------------------------------------------------------------------------------------
 // Agent API helpers
 // ------------------------------------------------------------------------------------------
-
-/// Polls `GET /v1/status` until it answers 200.
-fn wait_api(vm: &Vm, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    let url = format!("{}/v1/status", vm.agent_url());
-    let client = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    loop {
-        if client
-            .get(&url)
-            .send()
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "agent API at {url} did not answer within {timeout:?}\n{}",
-            vm.serial_tail(60)
-        );
-        sleep(Duration::from_millis(250));
-    }
-}
-
-/// `POST /v1/commands/?wait=true` through the forwarded port; returns the command result.
-fn run_command(vm: &Vm, name: &str, params: Value) -> Value {
-    let url = format!(
-        "{}/v1/commands/?wait=true&agent_token={TOKEN}",
-        vm.agent_url()
-    );
-    let resp = http()
-        .post(&url)
-        .json(&json!({"name": name, "params": params}))
-        .send()
-        .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", vm.serial_tail(40)));
-    let status = resp.status();
-    let body: Value = resp.json().expect("JSON body");
-    assert!(status.is_success(), "{name}: HTTP {status}: {body}");
-    body
-}
 
 /// The start-up line `hardware manager ProliantHardwareManager: ...` of the serial log.
 fn proliant_startup_line(log: &str) -> Option<&str> {
@@ -628,4 +556,16 @@ fn smart_array_manager_declines_without_ssacli_in_qemu() {
         "smart_array_manager_declines_without_ssacli_in_qemu done in {:.1?}",
         started.elapsed()
     );
+}
+
+fn run_command(vm: &Vm, name: &str, params: Value) -> Value {
+    vm.command(TOKEN, name, params)
+}
+
+fn wait_api(vm: &Vm, timeout: Duration) {
+    vm.wait_api(timeout);
+}
+
+fn flock(path: &Path) -> FileLock {
+    FileLock::acquire(path)
 }
