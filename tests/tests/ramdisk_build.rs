@@ -45,12 +45,21 @@ fn fake_deb(work: &Path) -> PathBuf {
 
 fn fake_rpm(work: &Path) -> PathBuf {
     if Command::new("rpmbuild").arg("--version").output().is_err() {
-        run(
+        let install = || {
             Command::new("apt-get")
                 .args(["install", "-y", "-qq", "rpm"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            "apt-get install rpm",
-        );
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // A fresh machine may have no package lists yet.
+        if !install() {
+            run(
+                Command::new("apt-get").args(["update", "-qq"]),
+                "apt-get update",
+            );
+            assert!(install(), "apt-get install rpm failed");
+        }
     }
     let src = payload(&work.join("rpm-payload"));
     let top = work.join("rpmbuild");
