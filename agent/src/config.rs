@@ -81,12 +81,9 @@ impl Params {
         Ok(())
     }
 
-    fn get(&self, name: &str) -> Option<&(String, Source)> {
-        self.values.get(name)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.values.keys()
+    /// Every parameter with its value and where it came from.
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &String, Source)> {
+        self.values.iter().map(|(k, (v, s))| (k, v, *s))
     }
 }
 
@@ -184,8 +181,7 @@ impl Config {
             bootif: p.bootif.clone(),
             ..Config::default()
         };
-        for name in p.names() {
-            let (value, source) = p.get(name).expect("name from the map");
+        for (name, value, source) in p.entries() {
             let bad = |why: &str| {
                 format!("invalid value {value:?} for ipa-{name} (from the {source}): {why}")
             };

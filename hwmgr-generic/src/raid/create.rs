@@ -219,7 +219,11 @@ fn run_actions(m: &Machine, plan: &Plan, journal: &mut Vec<Done>) -> Result<()> 
                 first_free.insert(disk.clone(), last.to_string());
             }
             Action::Mkpart { disk, part } => {
-                let p = &plan.disk(disk).expect("planned disk").partitions[*part];
+                let Some(p) = plan.disk(disk).and_then(|d| d.partitions.get(*part)) else {
+                    return Err(raid_error(format!(
+                        "internal error: the plan has no partition {part} on {disk}"
+                    )));
+                };
                 run(
                     &argvs[0],
                     &format!("Creating partition {} failed", p.device),
