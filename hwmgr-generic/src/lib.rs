@@ -4,11 +4,13 @@ pub mod erase;
 pub mod inventory;
 pub mod manager;
 pub mod raid;
+pub mod tools;
 
 pub use manager::GenericHardwareManager;
 
-use hwmgr::{Cmd, Host, Runner};
+use hwmgr::{CmdOutput, CommandError, Host, Runner};
 use std::sync::Arc;
+use tools::{blockdev, partx, DevPath, MissingProgram, ToolCmd};
 
 /// The machine a manager works on: where to read it from and how to run tools on it.
 #[derive(Clone)]
@@ -22,20 +24,35 @@ impl Machine {
         Machine { host, runner }
     }
 
+    /// Runs a command of the table, its device arguments resolved under the host root.
+    pub fn run(&self, cmd: &ToolCmd) -> Result<CmdOutput, CommandError> {
+        self.runner.run(&cmd.resolve(&self.host))
+    }
+
+    /// The programs of [`tools::STEP_NEEDS`] this machine lacks, with the steps each one
+    /// disables.
+    pub fn missing_programs(&self) -> Vec<MissingProgram> {
+        tools::missing_programs(self.runner.as_ref(), tools::STEP_NEEDS)
+    }
+
     /// After a disk's partition table was wiped on disk, tells the kernel to forget the old
     /// partitions: sysfs (which the RAID planner reads) keeps showing them until a re-read,
     /// and a following create would refuse the disk as "partitioned". Best effort: a busy
     /// disk cannot be re-read, which is logged.
-    pub fn reread_partition_table(&self, dev: &str) {
-        let Ok(path) = self.host.device(dev) else {
-            return;
-        };
-        let reread = Cmd::new("blockdev").arg("--rereadpt").arg(&path);
-        if let Err(e) = self.runner.run(&reread) {
-            tracing::info!("{e}; dropping the kernel's partitions of {dev} with partx instead");
-            if let Err(e) = self.runner.run(&Cmd::new("partx").arg("-d").arg(&path)) {
-                tracing::warn!("the kernel may still list old partitions of {dev}: {e}");
+    pub fn reread_partitions(&self, disk: &DevPath) {
+        if let Err(e) = self.run(&blockdev::reread_partition_table(disk)) {
+            tracing::info!("{e}; dropping the kernel's partitions of {disk} with partx instead");
+            if let Err(e) = self.run(&partx::delete(disk)) {
+                tracing::warn!("the kernel may still list old partitions of {disk}: {e}");
             }
+        }
+    }
+
+    /// [`Machine::reread_partitions`] for a device name that has not been validated yet
+    /// (an invalid one is skipped).
+    pub fn reread_partition_table(&self, dev: &str) {
+        if let Ok(disk) = DevPath::new(dev) {
+            self.reread_partitions(&disk);
         }
     }
 }

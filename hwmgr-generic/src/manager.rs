@@ -51,10 +51,12 @@ impl HardwareManager for GenericHardwareManager {
     }
 
     fn evaluate_support(&self) -> Support {
-        Support::new(
-            SupportLevel::GENERIC,
-            "always loaded: Linux software RAID (mdadm) and disk metadata erase",
-        )
+        let mut reason =
+            "always loaded: Linux software RAID (mdadm) and disk metadata erase".to_string();
+        if let Some(missing) = crate::tools::describe_missing(&self.machine.missing_programs()) {
+            reason += &format!("; {missing}");
+        }
+        Support::new(SupportLevel::GENERIC, reason)
     }
 
     fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {

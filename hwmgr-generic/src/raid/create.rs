@@ -1,9 +1,16 @@
 //! Executing a [`Plan`], with a journal and rollback, and the step entry points.
+//!
+//! Every command is a typed [`ToolCmd`] of the plan; the journal records what was written
+//! before (or, for a partition table, while) it is written, so a failure at any point is
+//! undone in reverse order ([`rollback`]) and reported as a [`CreateFailure`].
 
-use super::plan::{plan_inner, Action, Plan, PlanEnv};
-use super::{base, delete, raid_error, tool_path, DeviceSource, LiveDevices};
+use super::plan::{plan_inner, Action, Plan, PlanEnv, PlannedArray, PlannedPartition};
+use super::report::{CreateCause, CreateFailure, ToolFailure, Undo, UndoFailure};
+use super::{delete, DeviceSource, LiveDevices};
+use crate::tools::parted::Start;
+use crate::tools::{mdadm, sgdisk, DevPath, Program, ToolCmd};
 use crate::Machine;
-use hwmgr::{command_error, AgentError, Cmd, ErrorKind, Host, Result, StepCall};
+use hwmgr::{AgentError, CmdOutput, ErrorKind, Result, StepCall};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -86,65 +93,63 @@ pub fn apply_with(
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Done {
     Label {
-        disk: String,
+        disk: DevPath,
     },
     Partition {
-        disk: String,
+        disk: DevPath,
         number: u32,
-        device: String,
+        device: DevPath,
     },
     Array {
-        device: String,
-        members: Vec<String>,
+        device: DevPath,
+        members: Vec<DevPath>,
         created: bool,
     },
-}
-
-fn cmd_for(host: &Host, argv: &[String]) -> Result<Cmd> {
-    let mut it = argv.iter();
-    let program = it.next().cloned().unwrap_or_default();
-    let mut cmd = Cmd::new(program);
-    for a in it {
-        cmd = if a.starts_with("/dev/") {
-            cmd.arg(tool_path(host, a)?)
-        } else {
-            cmd.arg(a)
-        };
-    }
-    Ok(cmd)
 }
 
 /// Runs the plan. On failure, undoes everything done so far (reverse order) and returns
 /// the error with the rollback report.
 pub fn execute_plan(m: &Machine, plan: &Plan) -> Result<Value> {
-    let mut journal: Vec<Done> = Vec::new();
-    match run_actions(m, plan, &mut journal) {
+    run_plan(m, plan).map_err(|f| f.to_agent_error())
+}
+
+/// [`execute_plan`], with the failure as a value.
+pub(crate) fn run_plan(m: &Machine, plan: &Plan) -> std::result::Result<Value, Box<CreateFailure>> {
+    let mut run = Run {
+        m,
+        plan,
+        journal: Vec::new(),
+        first_free: HashMap::new(),
+    };
+    let outcome = plan.actions.iter().try_for_each(|a| run.action(a));
+    match outcome {
         Ok(()) => {
-            tracing::info!(
-                "software RAID created: {}",
-                plan.arrays
-                    .iter()
-                    .map(|a| format!("{} ({})", a.device, a.members.join(" ")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let built: Vec<String> = plan
+                .arrays
+                .iter()
+                .map(|a| format!("{} ({})", a.device, join(&a.members)))
+                .collect();
+            tracing::info!("software RAID created: {}", built.join(", "));
             Ok(result(plan))
         }
-        Err(e) => {
-            let (done, failed) = rollback(m, &journal);
-            let mut details = e.details;
-            if done.is_empty() && failed.is_empty() {
-                details += "; nothing had been written, nothing to roll back";
-            } else if !done.is_empty() {
-                details += &format!("; rolled back: {}", done.join(", "));
-            }
-            if !failed.is_empty() {
-                details += &format!("; ROLLBACK INCOMPLETE: {}", failed.join("; "));
-            }
-            tracing::error!("{details}");
-            Err(AgentError::new(e.kind, details))
+        Err(cause) => {
+            let (undone, not_undone) = rollback(m, &run.journal);
+            let failure = CreateFailure {
+                cause,
+                undone,
+                not_undone,
+            };
+            tracing::error!("{failure}");
+            Err(Box::new(failure))
         }
     }
+}
+
+fn join(devs: &[DevPath]) -> String {
+    devs.iter()
+        .map(DevPath::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn result(plan: &Plan) -> Value {
@@ -154,11 +159,11 @@ fn result(plan: &Plan) -> Value {
         .enumerate()
         .map(|(i, ld)| {
             let mut ld = ld.clone();
-            let disks = plan
+            let disks: Vec<String> = plan
                 .arrays
                 .iter()
                 .find(|a| a.logical_disk == i)
-                .map(|a| a.disks.clone())
+                .map(|a| a.disks.iter().map(|d| d.to_string()).collect())
                 .or_else(|| {
                     plan.kept
                         .iter()
@@ -173,211 +178,237 @@ fn result(plan: &Plan) -> Value {
     json!({ "logical_disks": lds })
 }
 
-fn run_actions(m: &Machine, plan: &Plan, journal: &mut Vec<Done>) -> Result<()> {
-    let host = &m.host;
-    let run = |argv: &[String], context: &str| -> Result<hwmgr::CmdOutput> {
-        let cmd = cmd_for(host, argv)?;
-        m.runner
-            .run(&cmd)
-            .map_err(|e| command_error(ErrorKind::SoftwareRAIDError, context, &e))
-    };
-    let mut first_free: HashMap<String, String> = HashMap::new();
-    for action in &plan.actions {
-        let ff = match action {
-            Action::Mkpart { disk, .. } => first_free.get(disk).map(String::as_str),
-            _ => None,
-        };
-        let argvs = plan.action_argv(action, ff);
-        match action {
-            Action::Label { disk } => {
-                journal.push(Done::Label { disk: disk.clone() });
-                run(
-                    &argvs[0],
-                    &format!(
-                        "Writing a {} partition table on {disk} failed",
-                        plan.table.as_str()
-                    ),
-                )?;
-            }
-            Action::FirstFree { disk } => {
-                let out = run(
-                    &argvs[0],
-                    &format!("Finding the first free sector of {disk} failed"),
-                )?;
-                let last = out
-                    .stdout
-                    .lines()
-                    .rev()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty())
-                    .unwrap_or("");
-                if last.parse::<u64>().is_err() {
-                    return Err(raid_error(format!(
-                        "`sgdisk -F {disk}` did not print a sector number (last line {last:?})"
-                    )));
-                }
-                first_free.insert(disk.clone(), last.to_string());
-            }
-            Action::Mkpart { disk, part } => {
-                let Some(p) = plan.disk(disk).and_then(|d| d.partitions.get(*part)) else {
-                    return Err(raid_error(format!(
-                        "internal error: the plan has no partition {part} on {disk}"
-                    )));
-                };
-                run(
-                    &argvs[0],
-                    &format!("Creating partition {} failed", p.device),
-                )?;
-                journal.push(Done::Partition {
-                    disk: disk.clone(),
-                    number: p.number,
-                    device: p.device.clone(),
-                });
-            }
-            Action::Rescan { disk } => {
-                if let Err(e) = run(&argvs[0], "rescan") {
-                    tracing::warn!(
-                        "re-reading the partitions of {disk} failed (ignored): {}",
-                        e.details
-                    );
-                }
-                if m.runner.has_program("udevadm") {
-                    if let Err(e) = run(&argvs[1], "udevadm settle") {
-                        tracing::warn!("{} (ignored)", e.details);
-                    }
-                }
-            }
-            Action::Create { array } => {
-                let a = &plan.arrays[*array];
-                for (member, disk) in a.members.iter().zip(&a.disks) {
-                    let (dk, pk) = (base(disk), base(member));
-                    if host.exists(format!("/sys/block/{dk}"))
-                        && !host.exists(format!("/sys/block/{dk}/{pk}"))
-                    {
-                        return Err(raid_error(format!(
-                            "Creating RAID array {} failed: member {member} is missing (no /sys/block/{dk}/{pk} after partitioning)",
-                            a.device
-                        )));
-                    }
-                }
-                journal.push(Done::Array {
-                    device: a.device.clone(),
-                    members: a.members.clone(),
-                    created: false,
-                });
-                run(
-                    &argvs[0],
-                    &format!("Creating RAID array {} failed", a.device),
-                )?;
-                if let Some(Done::Array { created, .. }) = journal.last_mut() {
-                    *created = true;
-                }
-                let detail = run(
-                    &argvs[1],
-                    &format!("Checking RAID array {} failed", a.device),
-                )?;
-                let present: Vec<String> = super::mdadm::parse_detail(&detail.stdout)
-                    .devices
-                    .iter()
-                    .map(|d| base(d).to_string())
-                    .collect();
-                for member in a
-                    .members
-                    .iter()
-                    .filter(|mb| !present.iter().any(|p| p == base(mb)))
-                {
-                    tracing::warn!("{member} is missing from {}; re-adding it", a.device);
-                    let argv: Vec<String> = ["mdadm", "--add", &a.device, member]
-                        .map(String::from)
-                        .to_vec();
-                    let mut last = None;
-                    for attempt in 1..=3 {
-                        match run(
-                            &argv,
-                            &format!(
-                                "Re-adding {member} to {} failed (attempt {attempt} of 3)",
-                                a.device
-                            ),
-                        ) {
-                            Ok(_) => {
-                                last = None;
-                                break;
-                            }
-                            Err(e) => last = Some(e),
-                        }
-                    }
-                    if let Some(e) = last {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+/// One execution of a plan: the journal of what was written, and the `sgdisk -F` answers.
+struct Run<'a> {
+    m: &'a Machine,
+    plan: &'a Plan,
+    journal: Vec<Done>,
+    first_free: HashMap<DevPath, u64>,
 }
 
-/// Undoes the journal in reverse order. Returns (what was undone, what failed).
-fn rollback(m: &Machine, journal: &[Done]) -> (Vec<String>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    let mut run = |argv: Vec<&str>, what: String, report_failure: bool| {
-        let argv: Vec<String> = argv.into_iter().map(String::from).collect();
-        let res = cmd_for(&m.host, &argv).and_then(|c| {
-            m.runner
-                .run(&c)
-                .map_err(|e| command_error(ErrorKind::SoftwareRAIDError, &what, &e))
-        });
-        match res {
-            Ok(_) => done.push(what),
-            Err(e) if report_failure => failed.push(e.details),
-            Err(e) => tracing::debug!(
-                "rollback (expected to fail when nothing was written): {}",
-                e.details
-            ),
-        }
-    };
-    for entry in journal.iter().rev() {
-        match entry {
-            Done::Array {
-                device,
-                members,
-                created,
-            } => {
-                if *created {
-                    run(
-                        vec!["mdadm", "--stop", device],
-                        format!("stopped {device}"),
-                        true,
-                    );
-                }
-                for mb in members {
-                    run(
-                        vec!["mdadm", "--zero-superblock", mb],
-                        format!("zeroed the md superblock of {mb}"),
-                        *created,
-                    );
-                }
+type Step = std::result::Result<(), CreateCause>;
+
+impl Run<'_> {
+    fn run(
+        &self,
+        cmd: &ToolCmd,
+        doing: impl Into<String>,
+    ) -> std::result::Result<CmdOutput, CreateCause> {
+        self.m.run(cmd).map_err(|error| {
+            CreateCause::Command(ToolFailure {
+                doing: doing.into(),
+                error,
+            })
+        })
+    }
+
+    fn action(&mut self, action: &Action) -> Step {
+        match action {
+            Action::Label { disk } => self.label(action, disk),
+            Action::FirstFree { disk } => self.read_first_free(disk),
+            Action::Mkpart { disk, partition } => self.mkpart(action, disk, partition),
+            Action::Rescan { disk } => {
+                self.rescan(action, disk);
+                Ok(())
             }
-            Done::Partition {
-                disk,
-                number,
-                device,
-            } => {
-                let n = number.to_string();
-                run(
-                    vec!["parted", disk, "-s", "--", "rm", &n],
-                    format!("removed partition {device}"),
-                    true,
-                );
-            }
-            Done::Label { disk } => {
-                run(
-                    vec!["wipefs", "-af", disk],
-                    format!("wiped the partition table of {disk}"),
-                    true,
-                );
+            Action::Create { array } => {
+                let plan = self.plan;
+                let Some(a) = plan.arrays.get(*array) else {
+                    return Err(CreateCause::Check(format!(
+                        "internal error: the plan has no array {array}"
+                    )));
+                };
+                self.create(a)
             }
         }
     }
-    (done, failed)
+
+    fn label(&mut self, action: &Action, disk: &DevPath) -> Step {
+        // Journaled first: a label write that fails half-way is wiped as well.
+        self.journal.push(Done::Label { disk: disk.clone() });
+        let table = self.plan.table.as_str();
+        for cmd in self.plan.commands(action, None) {
+            self.run(&cmd, format!("Writing a {table} partition table on {disk}"))?;
+        }
+        Ok(())
+    }
+
+    /// `sgdisk -F`: the last line of its output is the first usable sector.
+    fn read_first_free(&mut self, disk: &DevPath) -> Step {
+        let cmd = sgdisk::first_free(disk);
+        let out = self.run(&cmd, format!("Finding the first free sector of {disk}"))?;
+        let last = out
+            .stdout
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        let sector = last.parse::<u64>().map_err(|_| {
+            CreateCause::Check(format!(
+                "`{cmd}` did not print a sector number (last line {last:?})"
+            ))
+        })?;
+        self.first_free.insert(disk.clone(), sector);
+        Ok(())
+    }
+
+    fn mkpart(&mut self, action: &Action, disk: &DevPath, p: &PlannedPartition) -> Step {
+        let first_free = self.first_free.get(disk).copied();
+        if p.start == Start::FirstFree && first_free.is_none() {
+            return Err(CreateCause::Check(format!(
+                "internal error: no first free sector of {disk} was read before partitioning it"
+            )));
+        }
+        for cmd in self.plan.commands(action, first_free) {
+            self.run(&cmd, format!("Creating partition {}", p.device))?;
+        }
+        self.journal.push(Done::Partition {
+            disk: disk.clone(),
+            number: p.number,
+            device: p.device.clone(),
+        });
+        Ok(())
+    }
+
+    /// `partx -av` and `udevadm settle`: failures are logged, as IPA does; udevadm is
+    /// skipped where there is no udev (the ramdisk).
+    fn rescan(&self, action: &Action, disk: &DevPath) {
+        for cmd in self.plan.commands(action, None) {
+            let udevadm = cmd.program() == Program::Udevadm;
+            if udevadm && !self.m.runner.has_program(Program::Udevadm.name()) {
+                continue;
+            }
+            if let Err(e) = self.m.run(&cmd) {
+                tracing::warn!("re-reading the partitions of {disk} failed (ignored): {e}");
+            }
+        }
+    }
+
+    fn create(&mut self, a: &PlannedArray) -> Step {
+        self.check_members_present(a)?;
+        let (create, detail) = Plan::create_commands(a);
+        self.journal.push(Done::Array {
+            device: a.device.clone(),
+            members: a.members.clone(),
+            created: false,
+        });
+        self.run(&create, format!("Creating RAID array {}", a.device))?;
+        if let Some(Done::Array { created, .. }) = self.journal.last_mut() {
+            *created = true;
+        }
+        let out = self.run(&detail, format!("Checking RAID array {}", a.device))?;
+        let present: Vec<String> = super::mdadm::parse_detail(&out.stdout)
+            .devices
+            .iter()
+            .map(|d| base(d).to_string())
+            .collect();
+        for member in a
+            .members
+            .iter()
+            .filter(|mb| !present.iter().any(|p| p == mb.name()))
+        {
+            self.re_add(a, member)?;
+        }
+        Ok(())
+    }
+
+    /// Each member must exist in sysfs before mdadm sees it (when its disk is known there).
+    fn check_members_present(&self, a: &PlannedArray) -> Step {
+        let host = &self.m.host;
+        for (member, disk) in a.members.iter().zip(&a.disks) {
+            let (dk, pk) = (disk.name(), member.name());
+            if host.exists(format!("/sys/block/{dk}"))
+                && !host.exists(format!("/sys/block/{dk}/{pk}"))
+            {
+                return Err(CreateCause::Check(format!(
+                    "Creating RAID array {} failed: member {member} is missing (no /sys/block/{dk}/{pk} after partitioning)",
+                    a.device
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A member `--detail` does not list is re-added, 3 attempts (IPA
+    /// `raid_utils.create_raid_device`).
+    fn re_add(&self, a: &PlannedArray, member: &DevPath) -> Step {
+        tracing::warn!("{member} is missing from {}; re-adding it", a.device);
+        let cmd = mdadm::add(&a.device, member);
+        let mut last = Ok(());
+        for attempt in 1..=3 {
+            let doing = format!(
+                "Re-adding {member} to {} (attempt {attempt} of 3)",
+                a.device
+            );
+            last = self.run(&cmd, doing).map(|_| ());
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+}
+
+/// The last path component: `/dev/md/root` → `root`.
+fn base(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// Undoes the journal in reverse order: what was undone, and what could not be.
+fn rollback(m: &Machine, journal: &[Done]) -> (Vec<Undo>, Vec<UndoFailure>) {
+    let mut undone = Vec::new();
+    let mut not_undone = Vec::new();
+    for (undo, expected_to_fail) in journal.iter().rev().flat_map(undo_steps) {
+        match m.run(&undo.command()) {
+            Ok(_) => undone.push(undo),
+            // Zeroing the members of an array mdadm did not create fails when mdadm wrote
+            // nothing; that is no rollback failure.
+            Err(e) if expected_to_fail => {
+                tracing::debug!("rollback (expected to fail when nothing was written): {e}")
+            }
+            Err(error) => not_undone.push(UndoFailure { undo, error }),
+        }
+    }
+    (undone, not_undone)
+}
+
+/// What undoes one journal entry; `true` marks an undo that may fail harmlessly.
+fn undo_steps(done: &Done) -> Vec<(Undo, bool)> {
+    match done {
+        Done::Array {
+            device,
+            members,
+            created,
+        } => {
+            let stop = created.then(|| {
+                (
+                    Undo::StopArray {
+                        array: device.clone(),
+                    },
+                    false,
+                )
+            });
+            stop.into_iter()
+                .chain(
+                    members
+                        .iter()
+                        .map(|mb| (Undo::ZeroSuperblock { member: mb.clone() }, !created)),
+                )
+                .collect()
+        }
+        Done::Partition {
+            disk,
+            number,
+            device,
+        } => vec![(
+            Undo::RemovePartition {
+                disk: disk.clone(),
+                number: *number,
+                partition: device.clone(),
+            },
+            false,
+        )],
+        Done::Label { disk } => vec![(Undo::WipeLabel { disk: disk.clone() }, false)],
+    }
 }

@@ -1,21 +1,28 @@
-//! `raid.delete_configuration` (`ipa-protocol.md` 9.3), working from any state: arrays
+//! `raid.delete_configuration` (IPA `hardware.py: GenericHardwareManager.delete_configuration`),
+//! working from any state: arrays
 //! assembled under another name after a reboot (`md127`), degraded or inactive arrays,
 //! arrays with a missing member, stray superblocks on partitions, or nothing at all.
 //!
 //! Order: `mdadm --assemble --scan` (result ignored); up to two passes over the md arrays
 //! (`--detail` for UUID/name/members, `--examine` of every disk and partition to find all
-//! components, `wipefs -af <md>`, `--stop`, `--zero-superblock` of each component); then a
+//! components, `wipefs --force --all <md>`, `--stop`, `--zero-superblock` of each component); then a
 //! sweep that examines every disk and partition (reverse order) and zeroes any superblock
-//! left; then `wipefs -af` of every disk that held a component. Arrays named in
+//! left; then `wipefs --force --all` of every disk that held a component. Arrays named in
 //! `skip_block_devices` are left alone, and so are their components; on a disk shared with
 //! a kept array only the deleted partitions are removed (`parted rm`), and disks matched
 //! by skip-list hints are never wiped.
+//!
+//! A failed `--stop`, `--zero-superblock` or disk wipe does not stop the delete: every
+//! failure is collected ([`DeleteFailure`]) and reported together at the end.
 
 use super::mdadm::{parse_detail, parse_examine, Detail, Superblock};
-use super::plan::parent_disk;
-use super::{partition_number_of, raid_error, tool_path, DeviceSource, LiveDevices, SkipList};
+use super::parent_disk;
+use super::report::{DeleteFailure, Deleted, ToolFailure};
+use super::{DeviceSource, LiveDevices, SkipList};
+use crate::tools::{mdadm, parted, wipefs, DevPath, ToolCmd};
 use crate::Machine;
-use hwmgr::{BlockDevice, Cmd, ErrorKind, Result, StepCall};
+use hwmgr::blockdev::find_by_name;
+use hwmgr::{BlockDevice, ErrorKind, Result, StepCall};
 use serde_json::Value;
 
 /// `raid.delete_configuration`: returns `null`.
@@ -23,73 +30,63 @@ pub fn delete_configuration(m: &Machine, call: &StepCall) -> Result<Value> {
     delete_with(m, &LiveDevices(&m.host), &call.node)
 }
 
-struct Ctx<'a> {
-    m: &'a Machine,
-    failures: Vec<String>,
+pub fn delete_with(m: &Machine, src: &dyn DeviceSource, node: &Value) -> Result<Value> {
+    let skip = SkipList::from_node(node, ErrorKind::SoftwareRAIDError)?;
+    run_delete(m, src, &skip)
+        .map(|_| Value::Null)
+        .map_err(|f| f.to_agent_error())
 }
 
-impl Ctx<'_> {
-    fn cmd(&self, program: &str, args: &[&str]) -> Result<Cmd> {
-        let mut c = Cmd::new(program);
-        for a in args {
-            c = if a.starts_with("/dev/") {
-                c.arg(tool_path(&self.m.host, a)?)
-            } else {
-                c.arg(a)
-            };
-        }
-        Ok(c)
-    }
-
-    /// Runs a command whose failure is collected (reported at the end).
-    fn must(&mut self, program: &str, args: &[&str], what: &str) -> bool {
-        let res = self.cmd(program, args).and_then(|c| {
-            self.m
-                .runner
-                .run(&c)
-                .map_err(|e| hwmgr::command_error(ErrorKind::SoftwareRAIDError, what, &e))
-        });
-        match res {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!("{}", e.details);
-                self.failures.push(e.details);
-                false
-            }
+/// The delete, with its outcome as a value.
+pub(crate) fn run_delete(
+    m: &Machine,
+    src: &dyn DeviceSource,
+    skip: &SkipList,
+) -> std::result::Result<Deleted, Box<DeleteFailure>> {
+    let mut d = Deletion {
+        m,
+        skip,
+        failures: Vec::new(),
+        done: Deleted::default(),
+        holders: Vec::new(),
+        kept_uuids: Vec::new(),
+        kept_components: Vec::new(),
+    };
+    d.may(&mdadm::assemble_scan());
+    for pass in 1..=2 {
+        if !d.pass(pass, src) {
+            break;
         }
     }
+    let devices = src.block_devices(true);
+    d.sweep_stray_superblocks(&devices);
+    d.wipe_holders(&devices);
+    d.finish(src)
+}
 
-    /// Runs a command whose failure is only logged.
-    fn may(&self, program: &str, args: &[&str]) -> Option<String> {
-        let c = self.cmd(program, args).ok()?;
-        match self.m.runner.run(&c) {
-            Ok(o) => Some(o.stdout),
-            Err(e) => {
-                tracing::info!("{e} (ignored)");
-                None
-            }
-        }
-    }
+/// The state of one delete.
+struct Deletion<'a> {
+    m: &'a Machine,
+    skip: &'a SkipList,
+    failures: Vec<ToolFailure>,
+    done: Deleted,
+    /// Disks that held a deleted component.
+    holders: Vec<String>,
+    kept_uuids: Vec<String>,
+    kept_components: Vec<String>,
+}
 
-    fn examine(&self, dev: &str) -> Option<Superblock> {
-        let c = self
-            .cmd("mdadm", &["--examine", dev])
-            .ok()?
-            .ok_codes(&[0, 1]);
-        match self.m.runner.run(&c) {
-            Ok(o) => parse_examine(&o.stdout),
-            Err(e) => {
-                tracing::warn!("{e}; treating {dev} as having no md superblock");
-                None
-            }
-        }
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
     }
+}
 
-    fn detail(&self, md: &str) -> Detail {
-        self.may("mdadm", &["--detail", md])
-            .map(|s| parse_detail(&s))
-            .unwrap_or_default()
-    }
+/// A device name from sysfs as a tool argument; `None` (logged) if it is not a plain path.
+fn path(name: &str) -> Option<DevPath> {
+    DevPath::new(name)
+        .map_err(|e| tracing::warn!("not touching {name}: {}", e.details))
+        .ok()
 }
 
 /// Disks and partitions that can carry md superblocks: not md arrays, not partitions of
@@ -99,207 +96,263 @@ fn examinable(devices: &[BlockDevice]) -> Vec<&BlockDevice> {
         .iter()
         .filter(|d| !d.is_md())
         .filter(|d| {
-            d.parent.as_deref().is_none_or(|p| {
-                hwmgr::blockdev::find_by_name(devices, p).is_none_or(|pd| !pd.is_md())
-            })
+            d.parent
+                .as_deref()
+                .is_none_or(|p| find_by_name(devices, p).is_none_or(|pd| !pd.is_md()))
         })
         .collect()
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
+impl Deletion<'_> {
+    /// Runs a command whose failure is collected (reported at the end).
+    fn must(&mut self, cmd: &ToolCmd, doing: String) -> bool {
+        match self.m.run(cmd) {
+            Ok(_) => true,
+            Err(error) => {
+                let failure = ToolFailure { doing, error };
+                tracing::warn!("{failure}");
+                self.failures.push(failure);
+                false
+            }
+        }
     }
-}
 
-pub fn delete_with(m: &Machine, src: &dyn DeviceSource, node: &Value) -> Result<Value> {
-    let skip = SkipList::from_node(node, ErrorKind::SoftwareRAIDError)?;
-    let mut cx = Ctx {
-        m,
-        failures: Vec::new(),
-    };
-    cx.may("mdadm", &["--assemble", "--scan"]);
+    /// Runs a command whose failure is only logged.
+    fn may(&self, cmd: &ToolCmd) -> Option<String> {
+        match self.m.run(cmd) {
+            Ok(o) => Some(o.stdout),
+            Err(e) => {
+                tracing::info!("{e} (ignored)");
+                None
+            }
+        }
+    }
 
-    let mut holders: Vec<String> = Vec::new();
-    let mut zeroed: Vec<String> = Vec::new();
-    let mut kept_uuids: Vec<String> = Vec::new();
-    let mut kept_components: Vec<String> = Vec::new();
-    let mut kept_arrays: Vec<String> = Vec::new();
-    let mut deleted: Vec<String> = Vec::new();
+    fn examine(&self, dev: &str) -> Option<Superblock> {
+        match self.m.run(&mdadm::examine(&path(dev)?)) {
+            Ok(o) => parse_examine(&o.stdout),
+            Err(e) => {
+                tracing::warn!("{e}; treating {dev} as having no md superblock");
+                None
+            }
+        }
+    }
 
-    for pass in 1..=2 {
+    fn detail(&self, md: &DevPath) -> Detail {
+        self.may(&mdadm::detail(md))
+            .map(|s| parse_detail(&s))
+            .unwrap_or_default()
+    }
+
+    fn keeps(&self, sb: &Superblock) -> bool {
+        self.kept_uuids.contains(&sb.uuid) || self.skip.keeps_volume(sb.name.as_deref())
+    }
+
+    /// One pass over the md arrays: the kept ones are recorded, the others deleted.
+    /// Returns false when there was nothing to delete.
+    fn pass(&mut self, pass: u32, src: &dyn DeviceSource) -> bool {
         let arrays = src.md_arrays();
         let devices = src.block_devices(true);
-        let mut todo: Vec<(&BlockDevice, Detail)> = Vec::new();
+        let mut todo: Vec<(DevPath, &BlockDevice, Detail)> = Vec::new();
         for md in &arrays {
-            let d = cx.detail(&md.name);
+            let Some(md_path) = path(&md.name) else {
+                continue;
+            };
+            let d = self.detail(&md_path);
             let name = d.name.clone().or_else(|| md.md_name.clone());
-            if skip.keeps_volume(name.as_deref()) {
+            if self.skip.keeps_volume(name.as_deref()) {
                 tracing::info!(
                     "keeping {} ({}): listed in skip_block_devices",
                     md.name,
                     name.unwrap_or_default()
                 );
-                push_unique(&mut kept_arrays, md.name.clone());
-                kept_uuids.extend(d.uuid.clone());
+                push_unique(&mut self.done.kept, md_path);
+                self.kept_uuids.extend(d.uuid.clone());
                 for c in md.slaves.iter().chain(&d.devices) {
-                    push_unique(&mut kept_components, c.clone());
+                    push_unique(&mut self.kept_components, c.clone());
                 }
-                continue;
+            } else {
+                todo.push((md_path, md, d));
             }
-            todo.push((md, d));
         }
         if todo.is_empty() {
-            break;
+            return false;
         }
-        tracing::info!(
-            "delete_configuration pass {pass}: {}",
-            todo.iter()
-                .map(|(m, _)| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let names: Vec<&str> = todo.iter().map(|(p, _, _)| p.as_str()).collect();
+        tracing::info!("delete_configuration pass {pass}: {}", names.join(", "));
         let superblocks: Vec<(String, Superblock)> = examinable(&devices)
             .into_iter()
-            .filter_map(|d| cx.examine(&d.name).map(|s| (d.name.clone(), s)))
+            .filter_map(|d| self.examine(&d.name).map(|s| (d.name.clone(), s)))
             .collect();
-        for (sb_dev, sb) in &superblocks {
-            if kept_uuids.contains(&sb.uuid) || skip.keeps_volume(sb.name.as_deref()) {
-                push_unique(&mut kept_components, sb_dev.clone());
+        for (dev, sb) in &superblocks {
+            if self.keeps(sb) {
+                push_unique(&mut self.kept_components, dev.clone());
             }
         }
-        for (md, d) in &todo {
-            let mut components: Vec<String> = Vec::new();
-            for c in md.slaves.iter().chain(&d.devices) {
-                push_unique(&mut components, c.clone());
+        for (md_path, md, d) in &todo {
+            let components = self.components(md, d, &superblocks, &devices);
+            self.delete_array(md_path, &components, &superblocks, &devices);
+        }
+        true
+    }
+
+    /// The members of an array: from sysfs, from `--detail`, and every device whose
+    /// superblock has the array's UUID; minus kept and skip-listed ones.
+    fn components(
+        &self,
+        md: &BlockDevice,
+        d: &Detail,
+        superblocks: &[(String, Superblock)],
+        devices: &[BlockDevice],
+    ) -> Vec<String> {
+        let mut components: Vec<String> = Vec::new();
+        for c in md.slaves.iter().chain(&d.devices) {
+            push_unique(&mut components, c.clone());
+        }
+        if let Some(u) = &d.uuid {
+            for (dev, _) in superblocks.iter().filter(|(_, sb)| &sb.uuid == u) {
+                push_unique(&mut components, dev.clone());
             }
-            if let Some(u) = &d.uuid {
-                for (dev, sb) in &superblocks {
-                    if &sb.uuid == u {
-                        push_unique(&mut components, dev.clone());
-                    }
-                }
+        }
+        components.retain(|c| {
+            let skipped =
+                find_by_name(devices, c).is_some_and(|dev| self.skip.skips_disk(dev, devices));
+            if skipped {
+                tracing::info!("not zeroing {c} ({}): it is in skip_block_devices", md.name);
             }
-            components.retain(|c| {
-                let skipped = hwmgr::blockdev::find_by_name(&devices, c)
-                    .is_some_and(|d| skip.skips_disk(d, &devices));
-                if skipped {
-                    tracing::info!("not zeroing {c} ({}): it is in skip_block_devices", md.name);
-                }
-                !kept_components.contains(c) && !skipped
-            });
-            cx.may("wipefs", &["-af", &md.name]);
-            if cx.must(
-                "mdadm",
-                &["--stop", &md.name],
-                &format!("Stopping {} failed", md.name),
-            ) {
-                push_unique(&mut deleted, md.name.clone());
+            !self.kept_components.contains(c) && !skipped
+        });
+        components
+    }
+
+    /// Wipes, stops and zeroes one array (IPA's order).
+    fn delete_array(
+        &mut self,
+        md: &DevPath,
+        components: &[String],
+        superblocks: &[(String, Superblock)],
+        devices: &[BlockDevice],
+    ) {
+        self.may(&wipefs::all(md));
+        if self.must(&mdadm::stop(md), format!("Stopping {md}")) {
+            push_unique(&mut self.done.stopped, md.clone());
+        }
+        for c in components {
+            let has_sb = superblocks.iter().any(|(dev, _)| dev == c) || self.examine(c).is_some();
+            if has_sb {
+                self.zero(c, format!("Zeroing the md superblock of {c} ({md})"));
             }
-            for c in &components {
-                let has_sb = superblocks.iter().any(|(dev, _)| dev == c) || cx.examine(c).is_some();
-                if has_sb
-                    && cx.must(
-                        "mdadm",
-                        &["--zero-superblock", c],
-                        &format!("Zeroing the md superblock of {c} ({}) failed", md.name),
-                    )
-                {
-                    push_unique(&mut zeroed, c.clone());
-                }
-                push_unique(&mut holders, parent_disk(&devices, c));
-            }
+            push_unique(&mut self.holders, parent_disk(devices, c));
         }
     }
 
-    // Stray superblocks anywhere (components of arrays that never assembled, leftovers).
-    let devices = src.block_devices(true);
-    for d in examinable(&devices).into_iter().rev() {
-        if kept_components.contains(&d.name) || skip.skips_disk(d, &devices) {
-            continue;
-        }
-        if d.read_only {
-            tracing::info!("not examining {}: read-only", d.name);
-            continue;
-        }
-        let Some(sb) = cx.examine(&d.name) else {
-            continue;
+    fn zero(&mut self, dev: &str, doing: String) {
+        let Some(p) = path(dev) else {
+            return;
         };
-        if kept_uuids.contains(&sb.uuid) || skip.keeps_volume(sb.name.as_deref()) {
-            continue;
+        if self.must(&mdadm::zero_superblock(&p), doing) {
+            push_unique(&mut self.done.zeroed, p);
         }
-        tracing::info!(
-            "{} has a stray md superblock (array {}); zeroing it",
-            d.name,
-            sb.uuid
-        );
-        if cx.must(
-            "mdadm",
-            &["--zero-superblock", &d.name],
-            &format!("Zeroing the stray md superblock of {} failed", d.name),
-        ) {
-            push_unique(&mut zeroed, d.name.clone());
-        }
-        push_unique(&mut holders, parent_disk(&devices, &d.name));
     }
 
-    // The disks that held components.
-    let kept_disks: Vec<String> = kept_components
-        .iter()
-        .map(|c| parent_disk(&devices, c))
-        .collect();
-    for h in &holders {
-        let dev = hwmgr::blockdev::find_by_name(&devices, h);
-        if dev.is_some_and(|d| skip.skips_disk(d, &devices)) {
-            tracing::info!("not wiping {h}: it is in skip_block_devices");
-            continue;
-        }
-        if kept_disks.contains(h) {
-            for z in zeroed.iter().filter(|z| *z != h) {
-                if let Some(n) = partition_number_of(h, z) {
-                    let n = n.to_string();
-                    cx.must(
-                        "parted",
-                        &[h, "-s", "--", "rm", &n],
-                        &format!("Removing partition {z} (next to a kept array) failed"),
-                    );
-                }
+    /// Stray superblocks anywhere (components of arrays that never assembled, leftovers),
+    /// partitions before their disks.
+    fn sweep_stray_superblocks(&mut self, devices: &[BlockDevice]) {
+        for d in examinable(devices).into_iter().rev() {
+            if self.kept_components.contains(&d.name) || self.skip.skips_disk(d, devices) {
+                continue;
             }
-            continue;
-        }
-        if cx.must("wipefs", &["-af", h], &format!("Wiping {h} failed")) {
-            m.reread_partition_table(h);
+            if d.read_only {
+                tracing::info!("not examining {}: read-only", d.name);
+                continue;
+            }
+            let Some(sb) = self.examine(&d.name) else {
+                continue;
+            };
+            if self.keeps(&sb) {
+                continue;
+            }
+            tracing::info!(
+                "{} has a stray md superblock (array {}); zeroing it",
+                d.name,
+                sb.uuid
+            );
+            self.zero(
+                &d.name,
+                format!("Zeroing the stray md superblock of {}", d.name),
+            );
+            push_unique(&mut self.holders, parent_disk(devices, &d.name));
         }
     }
 
-    let remaining: Vec<String> = src
-        .md_arrays()
-        .into_iter()
-        .filter(|md| !kept_arrays.contains(&md.name) && !skip.keeps_volume(md.md_name.as_deref()))
-        .map(|md| md.name)
-        .collect();
-    if !remaining.is_empty() {
-        let mut msg = format!("Unable to clean all softraid correctly. Remaining {remaining:?}");
-        if !cx.failures.is_empty() {
-            msg += &format!("; errors: {}", cx.failures.join("; "));
+    /// Wipes the disks that held components; on a disk shared with a kept array only the
+    /// deleted partitions are removed; skip-listed disks are left alone.
+    fn wipe_holders(&mut self, devices: &[BlockDevice]) {
+        let kept_disks: Vec<String> = self
+            .kept_components
+            .iter()
+            .map(|c| parent_disk(devices, c))
+            .collect();
+        for h in self.holders.clone() {
+            let dev = find_by_name(devices, &h);
+            if dev.is_some_and(|d| self.skip.skips_disk(d, devices)) {
+                tracing::info!("not wiping {h}: it is in skip_block_devices");
+                continue;
+            }
+            let Some(disk) = path(&h) else {
+                continue;
+            };
+            if kept_disks.contains(&h) {
+                self.remove_deleted_partitions(&disk);
+            } else if self.must(&wipefs::all(&disk), format!("Wiping {disk}")) {
+                self.m.reread_partitions(&disk);
+                push_unique(&mut self.done.wiped, disk);
+            }
         }
-        return Err(raid_error(msg));
     }
-    if !cx.failures.is_empty() {
-        return Err(raid_error(format!(
-            "Software RAID deletion incomplete: {}",
-            cx.failures.join("; ")
-        )));
+
+    fn remove_deleted_partitions(&mut self, disk: &DevPath) {
+        let parts: Vec<(u32, DevPath)> = self
+            .done
+            .zeroed
+            .iter()
+            .filter_map(|z| Some((disk.partition_number(z)?, z.clone())))
+            .collect();
+        for (n, part) in parts {
+            let doing = format!("Removing partition {part} (next to a kept array)");
+            if self.must(&parted::rm(disk, n), doing) {
+                push_unique(&mut self.done.removed_partitions, part);
+            }
+        }
     }
-    if deleted.is_empty() && zeroed.is_empty() {
-        tracing::info!("delete_configuration: no software RAID found, nothing to delete");
-    } else {
-        tracing::info!(
-            "delete_configuration: stopped {:?}, zeroed superblocks on {:?}, wiped {:?}",
-            deleted,
-            zeroed,
-            holders
-        );
+
+    /// Arrays still there (and not kept) or any failure make the delete fail.
+    fn finish(self, src: &dyn DeviceSource) -> std::result::Result<Deleted, Box<DeleteFailure>> {
+        let remaining: Vec<DevPath> = src
+            .md_arrays()
+            .into_iter()
+            .filter(|md| !self.skip.keeps_volume(md.md_name.as_deref()))
+            .filter_map(|md| path(&md.name))
+            .filter(|p| !self.done.kept.contains(p))
+            .collect();
+        if !remaining.is_empty() || !self.failures.is_empty() {
+            return Err(Box::new(DeleteFailure {
+                remaining,
+                failures: self.failures,
+                done: self.done,
+            }));
+        }
+        let d = &self.done;
+        if d.stopped.is_empty() && d.zeroed.is_empty() {
+            tracing::info!("delete_configuration: no software RAID found, nothing to delete");
+        } else {
+            tracing::info!(
+                "delete_configuration: stopped {:?}, zeroed superblocks on {:?}, wiped {:?}",
+                d.stopped,
+                d.zeroed,
+                d.wiped
+            );
+        }
+        Ok(self.done)
     }
-    Ok(Value::Null)
 }

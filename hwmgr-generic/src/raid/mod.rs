@@ -1,5 +1,6 @@
-//! Software RAID with mdadm (`ipa-protocol.md` 9): validation, planning, creation with
-//! rollback, and deletion.
+//! Software RAID with mdadm (IPA `hardware.py: GenericHardwareManager.create_configuration`,
+//! `delete_configuration`, `apply_configuration`, and `raid_utils.py`): validation,
+//! planning, creation with rollback, and deletion.
 //!
 //! # Entry points for the manager
 //!
@@ -14,23 +15,32 @@
 //!
 //! Creation is planned completely **before** anything is written ([`plan`]): the member
 //! disks, the partition table, every partition's start and end, the partition device
-//! names and the mdadm command lines. Every problem found (IPA's rules and the checks
-//! against the real disks) is reported together in one `SoftwareRAIDError`
-//! ("Could not validate Software RAID config for <uuid>: p1; p2"); a refused plan runs no
-//! command at all. Execution ([`create`]) follows the plan and keeps a journal; when a
-//! command fails part-way, everything the step created is undone in reverse order before
-//! the error (naming the command, its exit code and stderr, and what was rolled back) is
-//! returned.
+//! names and the mdadm commands (typed commands of [`crate::tools`], never argv strings).
+//! Every problem found (IPA's rules and the checks against the real disks) is reported
+//! together in one `SoftwareRAIDError` ("Could not validate Software RAID config for
+//! <uuid>: p1; p2"); a refused plan runs no command at all. Execution ([`create`]) follows
+//! the plan and keeps a journal; when a command fails part-way, everything the step
+//! created is undone in reverse order, and the error ([`report::CreateFailure`]) says what
+//! failed (command, exit code, stderr), what was undone and what could not be.
 //!
 //! # Decisions (where this differs from, or pins down, IPA)
 //!
 //! * **Empty `target_raid_config`**: IPA returns `{}`, which the conductor rejects with an
-//!   unhelpful message (8.3). We return a `SoftwareRAIDError` that says the config is empty
-//!   and how to set it.
+//!   unhelpful message. We return a `SoftwareRAIDError` that says the config is empty and
+//!   how to set it.
+//! * **`volume_name`** must be 1 to 32 characters of `[A-Za-z0-9._-]`, not starting with
+//!   `-` or `.` ([`crate::tools::mdadm::ArrayName`]), checked when the plan is made. IPA
+//!   passes any string to `mdadm --name`, so `"--force"` or `"/dev/../etc/passwd"` reach
+//!   mdadm after the disks were partitioned; we refuse them before anything is written.
 //! * **Level minimums** are checked on the disks a logical disk actually gets (IPA only
-//!   counts all disks, for 5 and 6): RAID-0 ≥ 2, RAID-1 ≥ 2, RAID-5 ≥ 3, RAID-6 ≥ 4,
-//!   1+0 ≥ 4. (mdadm would build a 1-disk RAID-0/1 or a 2-disk RAID-10 with `--force`, but
-//!   those give no striping/redundancy as asked, so they are refused.)
+//!   counts all disks of the machine, for 5 and 6), with mdadm's minimums: RAID-0 ≥ 1,
+//!   RAID-1 ≥ 1, RAID-5 ≥ 2, RAID-1+0 ≥ 2, RAID-6 ≥ 4. One-member RAID-0/1 is what IPA
+//!   builds (`mdadm --force`) on a one-disk machine; RAID-5 and RAID-1+0 on two disks give
+//!   no more than a mirror. Both are built, with a note in the plan. (IPA also refuses
+//!   RAID-5 when the whole machine has fewer than 3 disks; we build what mdadm builds.)
+//! * **The skip list never degrades an array**: when `skip_block_devices` hints leave a
+//!   RAID-1 without `physical_disks` on a single disk, the plan is refused, naming the
+//!   skipped disks and suggesting `physical_disks` (IPA builds a one-member RAID-1).
 //! * **Sizes are checked** per member disk before writing: the first partition starts at
 //!   551 MiB (uefi), 8 MiB (bios + gpt) or the first usable sector (bios + msdos, assumed
 //!   2048 sectors when planning); partition ends are absolute GiB offsets as in IPA (so the
@@ -41,9 +51,8 @@
 //!   Without `physical_disks`, read-only disks and disks matched by `skip_block_devices`
 //!   hints are left out (noted in the plan); a hint that selects one is an error. A disk
 //!   with partitions or holders (in use by md/dm) is refused, naming the device.
-//! * **Array names**: `/dev/md/<volume_name>` when the volume name is a plain name
-//!   (`[A-Za-z0-9._-]`, not starting with `-` or `.`, at most 32 characters), else
-//!   `/dev/md<i>` (IPA's name) with `--name <volume_name>`. `--metadata=1.2`.
+//! * **Array names**: `/dev/md/<volume_name>`, else `/dev/md<i>` named `md<i>` (IPA's
+//!   name). `--metadata=1.2`.
 //! * **Partition device names** are computed with the kernel's rule (`p` between disk and
 //!   number when the disk name ends in a digit: `nvme0n1p1`, `mmcblk0p1`, `loop0p1`,
 //!   `sda1`), not IPA's "contains nvme". Before `mdadm --create`, each member is checked in
@@ -67,6 +76,7 @@ pub mod create;
 pub mod delete;
 pub mod mdadm;
 pub mod plan;
+pub mod report;
 
 #[cfg(test)]
 mod tests;
@@ -75,8 +85,9 @@ pub use create::{apply_configuration, create_configuration, delete_existing_arg,
 pub use delete::{delete_configuration, delete_with};
 pub use plan::{plan_create, plan_create_with, BootMode, PartTable, Plan, PlanEnv};
 
+use crate::tools::DevPath;
 use hwmgr::blockdev::DeviceHints;
-use hwmgr::{AgentError, BlockDevice, ErrorKind, Host, Result};
+use hwmgr::{AgentError, BlockDevice, DevType, ErrorKind, Host, Result};
 use serde_json::Value;
 
 /// Where RAID code gets its view of the machine's block devices. The live one reads
@@ -111,7 +122,8 @@ pub(crate) fn raid_error(details: impl Into<String>) -> AgentError {
     AgentError::new(ErrorKind::SoftwareRAIDError, details)
 }
 
-/// `node.properties.skip_block_devices`, split (9.4).
+/// `node.properties.skip_block_devices`, split as IPA does
+/// (`hardware.py: get_skip_list_from_node_for_raids` / `_for_disks`).
 #[derive(Debug, Clone, Default)]
 pub struct SkipList {
     /// Software RAID arrays to keep.
@@ -178,34 +190,23 @@ impl SkipList {
     }
 }
 
-/// The kernel's partition naming rule (`disk_name()` in `block/partitions/core.c`):
-/// `<disk>p<n>` when the disk name ends in a digit, else `<disk><n>`.
-pub fn partition_name(disk: &str, n: u32) -> String {
-    if disk.ends_with(|c: char| c.is_ascii_digit()) {
-        format!("{disk}p{n}")
-    } else {
-        format!("{disk}{n}")
+/// The disk a member device belongs to (`/dev/sda1` → `/dev/sda`), from the device list,
+/// else by the kernel's partition naming rule; a whole-disk member is its own disk.
+pub(crate) fn parent_disk(devices: &[BlockDevice], member: &str) -> String {
+    if let Some(d) = hwmgr::blockdev::find_by_name(devices, member) {
+        if d.dev_type == DevType::Disk {
+            return d.name.clone();
+        }
     }
-}
-
-/// The partition number of `part` on `disk` by the same rule (`/dev/nvme0n1p2` → 2).
-pub fn partition_number_of(disk: &str, part: &str) -> Option<u32> {
-    let rest = part.strip_prefix(disk)?;
-    let rest = if disk.ends_with(|c: char| c.is_ascii_digit()) {
-        rest.strip_prefix('p')?
-    } else {
-        rest
-    };
-    rest.parse().ok()
-}
-
-/// Maps a machine device name to the path handed to tools (validated; under the fake
-/// root in tests).
-pub(crate) fn tool_path(host: &Host, dev: &str) -> Result<String> {
-    Ok(host.device(dev)?.to_string_lossy().into_owned())
-}
-
-/// The last path component: `/dev/md/root` → `root`, `/fake/dev/sda1` → `sda1`.
-pub(crate) fn base(p: &str) -> &str {
-    p.rsplit('/').next().unwrap_or(p)
+    let as_path = DevPath::new(member).ok();
+    for d in devices.iter().filter(|d| d.dev_type == DevType::Disk) {
+        let by_rule = || {
+            let disk = DevPath::new(d.name.as_str()).ok()?;
+            disk.partition_number(as_path.as_ref()?)
+        };
+        if d.partitions.iter().any(|p| p == member) || by_rule().is_some() {
+            return d.name.clone();
+        }
+    }
+    member.to_string()
 }

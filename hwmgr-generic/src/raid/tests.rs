@@ -1,9 +1,12 @@
 //! Unit tests: hand-built block devices, scripted mdadm output, exact command lines.
 
-use super::create::{apply_with, create_with, delete_existing_arg};
+use super::create::{apply_with, create_with, delete_existing_arg, run_plan};
+use super::delete::run_delete;
 use super::mdadm::samples::*;
 use super::plan::{plan_inner, Action, BootMode, PartTable, Start};
+use super::report::{CreateCause, CreateFailure, Undo};
 use super::*;
+use crate::tools::DevPath;
 use crate::Machine;
 use hwmgr::{DevType, Host, RecordingRunner};
 use serde_json::{json, Value};
@@ -92,6 +95,10 @@ impl DeviceSource for Fake {
     }
 }
 
+fn dev(p: &str) -> DevPath {
+    DevPath::new(p).unwrap()
+}
+
 fn machine() -> (Machine, RecordingRunner) {
     let r = RecordingRunner::new();
     (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
@@ -119,6 +126,12 @@ fn r1(size: Value) -> Value {
 
 fn cfg(lds: Vec<Value>) -> Value {
     json!({ "logical_disks": lds })
+}
+
+/// Plans and runs a create that must fail; its structured failure.
+fn create_failure(m: &Machine, src: &dyn DeviceSource, node: &Value, c: &Value) -> CreateFailure {
+    let plan = plan_inner(&PlanEnv::from_source(src), node, c, true).unwrap();
+    *run_plan(m, &plan).unwrap_err()
 }
 
 fn plan_err(env: &PlanEnv, node: &Value, c: &Value) -> String {
@@ -228,7 +241,7 @@ fn second_disk_levels() {
         ]);
         let p = plan_create_with(&env(four.clone()), &node("uefi"), &c).unwrap();
         let want = if lvl == "1+0" { "10" } else { lvl };
-        assert_eq!(p.arrays[1].mdadm_level(), want);
+        assert_eq!(p.arrays[1].level.arg(), want);
     }
     for lvl in ["2", "5+0", "6+0", "JBOD"] {
         let c = cfg(vec![
@@ -241,38 +254,108 @@ fn second_disk_levels() {
 }
 
 #[test]
-fn level_minimums_count_the_disks_actually_used() {
-    let three = vec![disk("sda", 100), disk("sdb", 100), disk("sdc", 100)];
+fn level_minimums_are_mdadms_on_the_disks_actually_used() {
     let l = |lvl: &str| {
         cfg(vec![
             r1(json!(10)),
             json!({"size_gb": "MAX", "raid_level": lvl, "controller": "software"}),
         ])
     };
-    assert!(plan_create_with(&env(three.clone()), &node("uefi"), &l("5")).is_ok());
+    let three = vec![disk("sda", 100), disk("sdb", 100), disk("sdc", 100)];
+    for lvl in ["5", "1+0"] {
+        let p = plan_create_with(&env(three.clone()), &node("uefi"), &l(lvl)).unwrap();
+        assert_eq!(p.arrays[1].members.len(), 3, "RAID {lvl}");
+        // Three disks give RAID-1+0 (near layout) and RAID-5 more than a mirror.
+        assert_eq!(p.notes, Vec::<String>::new(), "RAID {lvl}");
+    }
     let d = plan_err(&env(three.clone()), &node("uefi"), &l("6"));
-    assert!(d.contains("logical_disks[1] (RAID 6) needs at least 4 disks, gets 3 (/dev/sda, /dev/sdb, /dev/sdc)"), "{d}");
-    assert!(plan_err(&env(three.clone()), &node("uefi"), &l("1+0"))
-        .contains("(RAID 1+0) needs at least 4 disks"));
-    // IPA counts all disks; we count the hinted ones: RAID-5 on two hinted disks fails.
+    assert_eq!(d, "Could not validate Software RAID config for n1: logical_disks[1] (RAID 6) needs at least 4 disks, gets 3 (/dev/sda, /dev/sdb, /dev/sdc)");
+    // RAID-5 and RAID-1+0 on two disks: mdadm builds them, with a note.
+    for lvl in ["5", "1+0"] {
+        let p = plan_create_with(&env(two_disks()), &node("uefi"), &l(lvl)).unwrap();
+        let want = if lvl == "5" { "5" } else { "10" };
+        assert_eq!(p.arrays[1].level.arg(), want);
+        assert_eq!(p.arrays[1].members, ["/dev/sda2", "/dev/sdb2"]);
+        assert_eq!(
+            p.notes,
+            [format!(
+                "logical_disks[1] (RAID {lvl}) gets two disks (/dev/sda, /dev/sdb): mdadm builds \
+                 it, but it gives no more than a mirror (the capacity and redundancy of RAID-1)"
+            )]
+        );
+        assert!(p.command_lines().contains(&format!(
+            "mdadm --create /dev/md1 --force --run --metadata=1.2 --level {want} --name md1 --raid-devices 2 /dev/sda2 /dev/sdb2"
+        )));
+    }
+    // IPA counts all disks; we count the hinted ones: RAID-5 on two hinted disks of three.
     let hinted = cfg(vec![
         r1(json!(10)),
         json!({"size_gb": "MAX", "raid_level": "5", "controller": "software",
                "physical_disks": [{"name": "/dev/sda"}, {"name": "/dev/sdb"}]}),
     ]);
-    assert!(plan_err(&env(three), &node("uefi"), &hinted)
-        .contains("(RAID 5) needs at least 3 disks, gets 2"));
+    let p = plan_create_with(&env(three), &node("uefi"), &hinted).unwrap();
+    assert_eq!(p.arrays[1].disks, ["/dev/sda", "/dev/sdb"]);
     // RAID-1 and RAID-0 on a one-disk machine: IPA builds them (mdadm --force), so do we,
     // and the plan says there is no redundancy.
     let one = vec![disk("sda", 100)];
     let p = plan_create_with(&env(one.clone()), &node("uefi"), &cfg(vec![r1(json!(10))])).unwrap();
+    assert_eq!(
+        p.notes,
+        ["logical_disks[0] (RAID 1) gets a single disk, /dev/sda: it is built as IPA does, with no redundancy"]
+    );
+    let d = plan_err(&env(one), &node("uefi"), &l("1+0"));
     assert!(
-        p.notes.iter().any(|n| n.contains("single disk, /dev/sda")),
-        "{:?}",
-        p.notes
+        d.ends_with("logical_disks[1] (RAID 1+0) needs at least 2 disks, gets 1 (/dev/sda)"),
+        "{d}"
     );
     let d = plan_err(&env(vec![]), &node("uefi"), &cfg(vec![r1(json!(10))]));
     assert!(d.ends_with("needs at least 1 disk, gets 0"), "{d}");
+}
+
+#[test]
+fn a_skip_list_never_degrades_a_redundant_array() {
+    let skip_sdb = json!({"uuid": "n1", "instance_info": {"deploy_boot_mode": "uefi"},
+                          "properties": {"skip_block_devices": [{"serial": "SER-sdb"}]}});
+    // RAID-1 over the disks that are left: one. Refused, naming the skipped disk.
+    let (m, r) = machine();
+    let e = create_with(
+        &m,
+        &Fake::new(two_disks()),
+        &skip_sdb,
+        &cfg(vec![r1(json!(10))]),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, hwmgr::ErrorKind::SoftwareRAIDError);
+    assert_eq!(
+        e.details,
+        "Could not validate Software RAID config for n1: logical_disks[0] (RAID 1) would be \
+         built on /dev/sda alone, without redundancy, because skip_block_devices leaves out \
+         /dev/sdb; name the member disks in physical_disks, or take the disk off \
+         skip_block_devices"
+    );
+    assert_eq!(r.lines(), Vec::<String>::new(), "nothing runs");
+    // A level that needs two disks says the same.
+    let c = cfg(vec![
+        r1(json!(10)),
+        json!({"size_gb": "MAX", "raid_level": "5", "controller": "software"}),
+    ]);
+    let d = plan_err(&env(two_disks()), &skip_sdb, &c);
+    assert!(d.contains("logical_disks[1] (RAID 5) needs at least 2 disks, gets 1 (/dev/sda); skip_block_devices leaves out /dev/sdb: name the member disks in physical_disks instead"), "{d}");
+    // Three disks, one skipped: a full RAID-1 on the other two.
+    let three = vec![disk("sda", 100), disk("sdb", 100), disk("sdc", 100)];
+    let p = plan_create_with(&env(three.clone()), &skip_sdb, &cfg(vec![r1(json!(10))])).unwrap();
+    assert_eq!(p.arrays[0].disks, ["/dev/sda", "/dev/sdc"]);
+    assert_eq!(
+        p.notes,
+        ["/dev/sdb is in skip_block_devices and is not used"]
+    );
+    // physical_disks decide on their own: the skip list leaves the hinted members alone.
+    let hinted = cfg(vec![
+        json!({"size_gb": 10, "raid_level": "1", "controller": "software",
+        "physical_disks": [{"name": "/dev/sda"}, {"name": "/dev/sdc"}]}),
+    ]);
+    assert!(plan_create_with(&env(three), &skip_sdb, &hinted).is_ok());
+    // Without a skip list, one disk is IPA's one-member RAID-1 (tested above).
 }
 
 #[test]
@@ -584,10 +667,10 @@ fn max_is_created_last_and_partition_numbers_follow() {
         json!({"size_gb": 20, "raid_level": "0", "controller": "software", "volume_name": "scratch"}),
     ]);
     let p = plan_create_with(&env(two_disks()), &node("uefi"), &c).unwrap();
-    assert_eq!(p.arrays[0].name, "scratch");
+    assert_eq!(p.arrays[0].name.as_str(), "scratch");
     assert_eq!(p.arrays[0].logical_disk, 1);
     assert_eq!(p.arrays[0].members, vec!["/dev/sda1", "/dev/sdb1"]);
-    assert_eq!(p.arrays[1].name, "root");
+    assert_eq!(p.arrays[1].name.as_str(), "root");
     assert_eq!(p.arrays[1].members, vec!["/dev/sda2", "/dev/sdb2"]);
     let parts = &p.disk("/dev/sda").unwrap().partitions;
     assert_eq!(
@@ -670,44 +753,34 @@ fn bios_msdos_starts_at_the_sector_sgdisk_reports() {
 fn sgdisk_without_a_number_aborts_and_rolls_back() {
     let (m, r) = machine();
     r.on(&["sgdisk", "-F"], "Problem opening /dev/sda\n");
-    let e = create_with(
+    let f = create_failure(
         &m,
         &Fake::new(two_disks()),
         &node("bios"),
         &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap_err();
-    assert!(
-        e.details.contains("did not print a sector number"),
-        "{}",
-        e.details
-    );
-    assert!(
-        e.details
-            .contains("rolled back: wiped the partition table of /dev/sda"),
-        "{}",
-        e.details
     );
     assert_eq!(
+        f.cause,
+        CreateCause::Check(
+            "`sgdisk -F /dev/sda` did not print a sector number (last line \"Problem opening /dev/sda\")".into()
+        )
+    );
+    assert_eq!(
+        f.undone,
+        [Undo::WipeLabel {
+            disk: dev("/dev/sda")
+        }]
+    );
+    assert_eq!(f.not_undone, []);
+    assert_eq!(
         r.lines().last().unwrap(),
-        "wipefs -af /fake/dev/sda",
-        "blockdev --rereadpt /fake/dev/sda"
+        "wipefs --force --all /fake/dev/sda"
     );
 }
 
 #[test]
 fn partition_names_follow_the_kernel_rule() {
-    assert_eq!(partition_name("sda", 1), "sda1");
-    assert_eq!(partition_name("nvme0n1", 2), "nvme0n1p2");
-    assert_eq!(partition_name("mmcblk0", 1), "mmcblk0p1");
-    assert_eq!(partition_name("loop0", 3), "loop0p3");
-    assert_eq!(partition_name("vdb", 12), "vdb12");
-    assert_eq!(
-        partition_number_of("/dev/nvme0n1", "/dev/nvme0n1p2"),
-        Some(2)
-    );
-    assert_eq!(partition_number_of("/dev/sda", "/dev/sda12"), Some(12));
-    assert_eq!(partition_number_of("/dev/sda", "/dev/sdb1"), None);
+    // The rule itself is tested with `DevPath::partition` (tools).
     let devs = vec![disk("nvme0n1", 100), disk("mmcblk0", 100)];
     let p = plan_create_with(&env(devs), &node("uefi"), &cfg(vec![r1(json!(10))])).unwrap();
     assert_eq!(
@@ -717,21 +790,61 @@ fn partition_names_follow_the_kernel_rule() {
 }
 
 #[test]
-fn odd_volume_names_fall_back_to_md_numbers() {
+fn volume_names_are_checked_before_anything_is_written() {
+    let rule = "(the rule: 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '-' or '.')";
+    for (name, why) in [
+        (
+            "/dev/../etc/passwd",
+            "it has characters outside A-Z, a-z, 0-9, '.', '_', '-'",
+        ),
+        (
+            "a\0b",
+            "it has characters outside A-Z, a-z, 0-9, '.', '_', '-'",
+        ),
+        (
+            "my root",
+            "it has characters outside A-Z, a-z, 0-9, '.', '_', '-'",
+        ),
+        ("--force", "it starts with '-' or '.'"),
+        ("", "it is empty"),
+    ] {
+        let c = cfg(vec![
+            json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": name}),
+        ]);
+        let want = format!(
+            "Could not validate Software RAID config for n1: logical_disks[0].volume_name: {name:?} is not a valid software RAID volume name: {why} {rule}"
+        );
+        // `raid plan` ...
+        assert_eq!(plan_err(&env(two_disks()), &node("uefi"), &c), want);
+        // ... and the step, which runs nothing.
+        let (m, r) = machine();
+        let e = create_with(&m, &Fake::new(two_disks()), &node("uefi"), &c).unwrap_err();
+        assert_eq!(
+            (e.kind, e.details),
+            (hwmgr::ErrorKind::SoftwareRAIDError, want)
+        );
+        assert_eq!(r.lines(), Vec::<String>::new());
+    }
+    // Every bad name is reported, together with the other problems.
     let c = cfg(vec![
-        json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": "my root"}),
+        json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": "-x"}),
+        json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": "y".repeat(33)}),
+    ]);
+    let d = plan_err(&env(two_disks()), &node("uefi"), &c);
+    assert!(d.contains("logical_disks[0].volume_name: \"-x\""), "{d}");
+    assert!(
+        d.contains("logical_disks[1].volume_name: ")
+            && d.contains("it is longer than 32 characters"),
+        "{d}"
+    );
+    // A valid name becomes the array's name and its /dev/md/ link.
+    let c = cfg(vec![
+        json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": "root.A_1-b"}),
     ]);
     let p = plan_create_with(&env(two_disks()), &node("uefi"), &c).unwrap();
     assert_eq!(
         (p.arrays[0].device.as_str(), p.arrays[0].name.as_str()),
-        ("/dev/md0", "my root")
-    );
-    let lines = p.command_lines();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("--name my root --raid-devices")),
-        "{lines:#?}"
+        ("/dev/md/root.A_1-b", "root.A_1-b")
     );
 }
 
@@ -792,20 +905,31 @@ fn members_missing_from_detail_are_re_added() {
         1,
         "mdadm: Cannot open /dev/sdb1: Device or resource busy",
     );
-    let e = create_with(
+    let f = create_failure(
         &m,
         &Fake::new(two_disks()),
         &node("uefi"),
         &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap_err();
-    assert_eq!(r.lines().iter().filter(|l| l.contains("--add")).count(), 3);
-    assert!(e.details.starts_with("Re-adding /dev/sdb1 to /dev/md0 failed (attempt 3 of 3): `mdadm --add /fake/dev/md0 /fake/dev/sdb1` exited with code 1; stderr: mdadm: Cannot open"), "{}", e.details);
-    assert!(
-        e.details.contains("rolled back: stopped /dev/md0"),
-        "{}",
-        e.details
     );
+    assert_eq!(r.lines().iter().filter(|l| l.contains("--add")).count(), 3);
+    let CreateCause::Command(t) = &f.cause else {
+        panic!("{f:?}")
+    };
+    assert_eq!(t.doing, "Re-adding /dev/sdb1 to /dev/md0 (attempt 3 of 3)");
+    assert_eq!(t.error.command, "mdadm --add /fake/dev/md0 /fake/dev/sdb1");
+    assert_eq!(t.error.exit_code(), Some(1));
+    assert_eq!(
+        t.error.stderr,
+        "mdadm: Cannot open /dev/sdb1: Device or resource busy"
+    );
+    assert_eq!(
+        f.undone[0],
+        Undo::StopArray {
+            array: dev("/dev/md0")
+        }
+    );
+    assert_eq!(f.undone.len(), 7, "{:?}", f.undone);
+    assert!(f.rolled_back());
 }
 
 #[test]
@@ -814,23 +938,26 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
         json!({"size_gb": 10, "raid_level": "1", "controller": "software", "volume_name": "root"}),
         json!({"size_gb": "MAX", "raid_level": "0", "controller": "software", "volume_name": "data"}),
     ]);
+    let script = |r: &RecordingRunner| {
+        r.on(
+            &["mdadm", "--detail", "/fake/dev/md/root"],
+            &detail(
+                "/dev/md127",
+                "raid1",
+                UUID_ROOT,
+                "root",
+                &["/dev/sda1", "/dev/sdb1"],
+            ),
+        )
+        .fail(
+            &["mdadm", "--create", "/fake/dev/md/data"],
+            2,
+            "mdadm: cannot open /dev/sdb2: No such device or address",
+        );
+    };
     let (m, r) = machine();
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md/root"],
-        &detail(
-            "/dev/md127",
-            "raid1",
-            UUID_ROOT,
-            "root",
-            &["/dev/sda1", "/dev/sdb1"],
-        ),
-    )
-    .fail(
-        &["mdadm", "--create", "/fake/dev/md/data"],
-        2,
-        "mdadm: cannot open /dev/sdb2: No such device or address",
-    );
-    let e = create_with(&m, &Fake::new(two_disks()), &node("uefi"), &c).unwrap_err();
+    script(&r);
+    let f = create_failure(&m, &Fake::new(two_disks()), &node("uefi"), &c);
     let lines = r.lines();
     let i = lines
         .iter()
@@ -848,15 +975,58 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
             "parted /fake/dev/sda -s -- rm 2",
             "parted /fake/dev/sdb -s -- rm 1",
             "parted /fake/dev/sda -s -- rm 1",
-            "wipefs -af /fake/dev/sdb",
-            "wipefs -af /fake/dev/sda",
+            "wipefs --force --all /fake/dev/sdb",
+            "wipefs --force --all /fake/dev/sda",
         ]
     );
+    let CreateCause::Command(t) = &f.cause else {
+        panic!("{f:?}")
+    };
+    assert_eq!(t.doing, "Creating RAID array /dev/md/data");
+    assert_eq!(t.error.command, "mdadm --create /fake/dev/md/data --force --run --metadata=1.2 --level 0 --name data --raid-devices 2 /fake/dev/sda2 /fake/dev/sdb2");
+    assert_eq!(t.error.exit_code(), Some(2));
     assert_eq!(
-        e.details,
-        "Creating RAID array /dev/md/data failed: `mdadm --create /fake/dev/md/data --force --run --metadata=1.2 --level 0 --name data --raid-devices 2 /fake/dev/sda2 /fake/dev/sdb2` exited with code 2; stderr: mdadm: cannot open /dev/sdb2: No such device or address; \
-         rolled back: zeroed the md superblock of /dev/sda2, zeroed the md superblock of /dev/sdb2, stopped /dev/md/root, zeroed the md superblock of /dev/sda1, zeroed the md superblock of /dev/sdb1, removed partition /dev/sdb2, removed partition /dev/sda2, removed partition /dev/sdb1, removed partition /dev/sda1, wiped the partition table of /dev/sdb, wiped the partition table of /dev/sda"
+        t.error.stderr,
+        "mdadm: cannot open /dev/sdb2: No such device or address"
     );
+    let zero = |p: &str| Undo::ZeroSuperblock { member: dev(p) };
+    let rm = |d: &str, n: u32| Undo::RemovePartition {
+        disk: dev(d),
+        number: n,
+        partition: dev(d).partition(n),
+    };
+    assert_eq!(
+        f.undone,
+        [
+            zero("/dev/sda2"),
+            zero("/dev/sdb2"),
+            Undo::StopArray {
+                array: dev("/dev/md/root")
+            },
+            zero("/dev/sda1"),
+            zero("/dev/sdb1"),
+            rm("/dev/sdb", 2),
+            rm("/dev/sda", 2),
+            rm("/dev/sdb", 1),
+            rm("/dev/sda", 1),
+            Undo::WipeLabel {
+                disk: dev("/dev/sdb")
+            },
+            Undo::WipeLabel {
+                disk: dev("/dev/sda")
+            },
+        ]
+    );
+    assert_eq!(f.not_undone, []);
+    // What the conductor gets: IPA's class, the same facts, and what to do.
+    let (m, r) = machine();
+    script(&r);
+    let e = create_with(&m, &Fake::new(two_disks()), &node("uefi"), &c).unwrap_err();
+    assert_eq!(e.kind, hwmgr::ErrorKind::SoftwareRAIDError);
+    assert_eq!(e.details, f.to_string());
+    assert!(e.details.starts_with(&format!("Creating RAID array /dev/md/data failed: `{}` exited with code 2; stderr: mdadm: cannot open /dev/sdb2", t.error.command)), "{}", e.details);
+    assert!(e.details.contains("; rolled back: zeroed the md superblock of /dev/sda2, zeroed the md superblock of /dev/sdb2, stopped /dev/md/root, "), "{}", e.details);
+    assert!(e.details.ends_with("wiped the partition table of /dev/sda. The disks are as they were before the step: fix the cause above and run the step again."), "{}", e.details);
 }
 
 #[test]
@@ -868,26 +1038,62 @@ fn failed_rollback_steps_are_reported() {
         "Error: Can't have a partition outside the disk!",
     )
     .fail(
-        &["wipefs", "-af", "/fake/dev/sda"],
+        &["wipefs", "--force", "--all", "/fake/dev/sda"],
         1,
         "wipefs: error: /dev/sda: probing initialization failed: Device or resource busy",
     );
-    let e = create_with(
+    let f = create_failure(
         &m,
         &Fake::new(two_disks()),
         &node("uefi"),
         &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap_err();
-    assert!(e.details.starts_with("Creating partition /dev/sdb1 failed: `parted /fake/dev/sdb -s -a optimal -- mkpart primary 551MiB 10GiB` exited with code 1; stderr: Error: Can't have"), "{}", e.details);
-    assert!(
-        e.details.contains(
-            "rolled back: removed partition /dev/sda1, wiped the partition table of /dev/sdb"
-        ),
-        "{}",
-        e.details
     );
-    assert!(e.details.contains("ROLLBACK INCOMPLETE: wiped the partition table of /dev/sda: `wipefs -af /fake/dev/sda` exited with code 1"), "{}", e.details);
+    let CreateCause::Command(t) = &f.cause else {
+        panic!("{f:?}")
+    };
+    assert_eq!(t.doing, "Creating partition /dev/sdb1");
+    assert_eq!(
+        t.error.command,
+        "parted /fake/dev/sdb -s -a optimal -- mkpart primary 551MiB 10GiB"
+    );
+    assert_eq!(t.error.exit_code(), Some(1));
+    assert_eq!(
+        f.undone,
+        [
+            Undo::RemovePartition {
+                disk: dev("/dev/sda"),
+                number: 1,
+                partition: dev("/dev/sda1")
+            },
+            Undo::WipeLabel {
+                disk: dev("/dev/sdb")
+            },
+        ]
+    );
+    assert_eq!(f.not_undone.len(), 1);
+    let u = &f.not_undone[0];
+    assert_eq!(
+        u.undo,
+        Undo::WipeLabel {
+            disk: dev("/dev/sda")
+        }
+    );
+    assert_eq!(u.error.command, "wipefs --force --all /fake/dev/sda");
+    assert_eq!(u.error.exit_code(), Some(1));
+    assert_eq!(
+        u.error.stderr,
+        "wipefs: error: /dev/sda: probing initialization failed: Device or resource busy"
+    );
+    assert!(!f.rolled_back());
+    // The text says what could not be undone and what to do about it.
+    let text = f.to_string();
+    assert!(text.contains("; ROLLBACK INCOMPLETE: could not wipe the partition table of /dev/sda (`wipefs --force --all /fake/dev/sda` exited with code 1; stderr: wipefs: error"), "{text}");
+    assert!(
+        text.ends_with(
+            "run raid.delete_configuration (it clears any state), then this step again."
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -911,7 +1117,10 @@ fn a_member_that_vanished_aborts_before_mdadm() {
         !lines.iter().any(|l| l.starts_with("mdadm --create")),
         "{lines:#?}"
     );
-    assert_eq!(lines.last().unwrap(), &format!("wipefs -af {root}/dev/sda"));
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("wipefs --force --all {root}/dev/sda")
+    );
     assert!(lines.contains(&format!("parted {root}/dev/sdb -s -- rm 1")));
 }
 
@@ -1007,7 +1216,7 @@ fn kept_arrays_satisfy_their_logical_disk() {
 fn with_parts(name: &str, n: u32) -> Vec<BlockDevice> {
     let mut d = disk(name, 100);
     let parts: Vec<BlockDevice> = (1..=n)
-        .map(|i| part(&partition_name(name, i), name))
+        .map(|i| part(dev(&format!("/dev/{name}")).partition(i).name(), name))
         .collect();
     d.partitions = parts.iter().map(|p| p.name.clone()).collect();
     let mut v = vec![d];
@@ -1078,7 +1287,7 @@ fn delete_an_array_assembled_as_md127_after_reboot() {
             "mdadm --examine /fake/dev/vda1",
             "mdadm --examine /fake/dev/vdb",
             "mdadm --examine /fake/dev/vdb1",
-            "wipefs -af /fake/dev/md127",
+            "wipefs --force --all /fake/dev/md127",
             "mdadm --stop /fake/dev/md127",
             "mdadm --zero-superblock /fake/dev/vda1",
             "mdadm --zero-superblock /fake/dev/vdb1",
@@ -1087,9 +1296,9 @@ fn delete_an_array_assembled_as_md127_after_reboot() {
             "mdadm --examine /fake/dev/vdb",
             "mdadm --examine /fake/dev/vda1",
             "mdadm --examine /fake/dev/vda",
-            "wipefs -af /fake/dev/vda",
+            "wipefs --force --all /fake/dev/vda",
             "blockdev --rereadpt /fake/dev/vda",
-            "wipefs -af /fake/dev/vdb",
+            "wipefs --force --all /fake/dev/vdb",
             "blockdev --rereadpt /fake/dev/vdb",
         ]
     );
@@ -1123,9 +1332,9 @@ fn delete_a_degraded_array_and_its_dropped_member() {
         "mdadm --stop /fake/dev/md0",
         "mdadm --zero-superblock /fake/dev/vda1",
         "mdadm --zero-superblock /fake/dev/vdb1",
-        "wipefs -af /fake/dev/vda",
+        "wipefs --force --all /fake/dev/vda",
         "blockdev --rereadpt /fake/dev/vda",
-        "wipefs -af /fake/dev/vdb",
+        "wipefs --force --all /fake/dev/vdb",
         "blockdev --rereadpt /fake/dev/vdb",
     ] {
         assert!(
@@ -1153,7 +1362,7 @@ fn delete_an_inactive_array_with_a_missing_member() {
         1,
     )
     .fail(
-        &["wipefs", "-af", "/fake/dev/md127"],
+        &["wipefs", "--force", "--all", "/fake/dev/md127"],
         1,
         "wipefs: error: /dev/md127: probing initialization failed: No such device",
     );
@@ -1161,9 +1370,9 @@ fn delete_an_inactive_array_with_a_missing_member() {
     let lines = r.lines();
     assert!(lines.contains(&"mdadm --stop /fake/dev/md127".to_string()));
     assert!(lines.contains(&"mdadm --zero-superblock /fake/dev/vdb2".to_string()));
-    assert!(lines.contains(&"wipefs -af /fake/dev/vdb".to_string()));
+    assert!(lines.contains(&"wipefs --force --all /fake/dev/vdb".to_string()));
     assert!(
-        !lines.contains(&"wipefs -af /fake/dev/vda".to_string()),
+        !lines.contains(&"wipefs --force --all /fake/dev/vda".to_string()),
         "vda held nothing: {lines:#?}"
     );
 }
@@ -1195,7 +1404,7 @@ fn delete_stray_superblocks_on_partitions_without_arrays() {
             "mdadm --zero-superblock /fake/dev/nvme0n1p2",
             "mdadm --examine /fake/dev/nvme0n1p1",
             "mdadm --examine /fake/dev/nvme0n1",
-            "wipefs -af /fake/dev/nvme0n1",
+            "wipefs --force --all /fake/dev/nvme0n1",
             "blockdev --rereadpt /fake/dev/nvme0n1",
         ]
     );
@@ -1207,9 +1416,20 @@ fn delete_reports_arrays_that_will_not_stop() {
     let devs = with_parts("vda", 1);
     let arr = md("md0", Some("root"), &["vda1"]);
     let src = Fake::new(devs).md_seq(vec![vec![arr]]);
-    r.fail(&["mdadm", "--stop"], 1, "mdadm: Cannot get exclusive access to /dev/md0:Perhaps a running process, mounted filesystem or active volume group?");
-    let e = delete_with(&m, &src, &json!({})).unwrap_err();
-    assert!(e.details.starts_with("Unable to clean all softraid correctly. Remaining [\"/dev/md0\"]; errors: Stopping /dev/md0 failed: `mdadm --stop /fake/dev/md0` exited with code 1; stderr: mdadm: Cannot get exclusive access"), "{}", e.details);
+    let busy = "mdadm: Cannot get exclusive access to /dev/md0:Perhaps a running process, mounted filesystem or active volume group?";
+    r.fail(&["mdadm", "--stop"], 1, busy);
+    let f = run_delete(&m, &src, &SkipList::default()).unwrap_err();
+    assert_eq!(f.remaining, [dev("/dev/md0")]);
+    assert_eq!(f.failures.len(), 2, "one per pass: {:?}", f.failures);
+    for t in &f.failures {
+        assert_eq!(t.doing, "Stopping /dev/md0");
+        assert_eq!(t.error.command, "mdadm --stop /fake/dev/md0");
+        assert_eq!(
+            (t.error.exit_code(), t.error.stderr.as_str()),
+            (Some(1), busy)
+        );
+    }
+    assert_eq!(f.done.stopped, Vec::<DevPath>::new());
     assert_eq!(
         r.lines()
             .iter()
@@ -1218,6 +1438,54 @@ fn delete_reports_arrays_that_will_not_stop() {
         2,
         "two passes"
     );
+    // The conductor's text: IPA's words first, then what failed and what to do.
+    let e = f.to_agent_error();
+    assert!(e.details.starts_with("Unable to clean all softraid correctly. Remaining [\"/dev/md0\"]; errors: Stopping /dev/md0 failed: `mdadm --stop /fake/dev/md0` exited with code 1; stderr: mdadm: Cannot get exclusive access"), "{}", e.details);
+    assert!(
+        e.details
+            .ends_with("and run raid.delete_configuration again."),
+        "{}",
+        e.details
+    );
+}
+
+#[test]
+fn delete_failures_are_collected_and_the_rest_still_runs() {
+    // The array stops, but one member's superblock cannot be zeroed: the other member and
+    // the disks are still cleaned, and the failure is reported.
+    let (m, r) = machine();
+    let mut devs = with_parts("vda", 1);
+    devs.extend(with_parts("vdb", 1));
+    let src = Fake::new(devs).md_seq(vec![
+        vec![md("md0", Some("root"), &["vda1", "vdb1"])],
+        vec![],
+    ]);
+    for p in ["vda1", "vdb1"] {
+        r.on_times(
+            &["mdadm", "--examine", &format!("/fake/dev/{p}")],
+            &examine(&format!("/dev/{p}"), UUID_ROOT, "root"),
+            1,
+        );
+    }
+    r.fail(
+        &["mdadm", "--zero-superblock", "/fake/dev/vda1"],
+        1,
+        "mdadm: Couldn't open /dev/vda1 for write - not zeroing",
+    );
+    let f = run_delete(&m, &src, &SkipList::default()).unwrap_err();
+    assert_eq!(f.remaining, Vec::<DevPath>::new());
+    assert_eq!(f.failures.len(), 1);
+    assert_eq!(
+        f.failures[0].doing,
+        "Zeroing the md superblock of /dev/vda1 (/dev/md0)"
+    );
+    assert_eq!(f.failures[0].error.exit_code(), Some(1));
+    assert_eq!(f.done.stopped, [dev("/dev/md0")]);
+    assert_eq!(f.done.zeroed, [dev("/dev/vdb1")]);
+    assert_eq!(f.done.wiped, [dev("/dev/vda"), dev("/dev/vdb")]);
+    let e = f.to_agent_error();
+    assert!(e.details.starts_with("Software RAID deletion incomplete: Zeroing the md superblock of /dev/vda1 (/dev/md0) failed: `mdadm --zero-superblock /fake/dev/vda1` exited with code 1"), "{}", e.details);
+    assert!(e.details.ends_with("Run raid.delete_configuration again; if the same command fails, the device it names needs attention first."), "{}", e.details);
 }
 
 #[test]
@@ -1298,7 +1566,7 @@ fn delete_keeps_skip_listed_arrays_and_disks() {
     assert!(
         !lines
             .iter()
-            .any(|l| l.starts_with("wipefs -af /fake/dev/sd")),
+            .any(|l| l.starts_with("wipefs --force --all /fake/dev/sd")),
         "{lines:#?}"
     );
 }
@@ -1357,7 +1625,7 @@ mod live {
         let root = d.path().display();
         assert_eq!(
             r.lines().last().unwrap(),
-            &format!("wipefs -af {root}/dev/vda")
+            &format!("wipefs --force --all {root}/dev/vda")
         );
     }
 
@@ -1389,24 +1657,25 @@ mod live {
             );
         }
         let m = Machine::new(fm.host(), Arc::new(r.clone()));
-        let call = StepCall::new(StepKind::Clean, json!({}), json!([]), Default::default());
         // The fake array does not go away when "stopped": the step must say so.
+        let f = run_delete(&m, &LiveDevices(&m.host), &SkipList::default()).unwrap_err();
+        assert_eq!(f.remaining, [dev("/dev/md127")]);
+        assert_eq!(f.failures, []);
+        assert_eq!(f.done.stopped, [dev("/dev/md127")]);
+        assert_eq!(f.done.zeroed, [dev("/dev/vda1"), dev("/dev/vdb1")]);
+        assert_eq!(f.done.wiped, [dev("/dev/vda"), dev("/dev/vdb")]);
+        let call = StepCall::new(StepKind::Clean, json!({}), json!([]), Default::default());
         let e = delete_configuration(&m, &call).unwrap_err();
-        assert_eq!(
-            e.details,
-            "Unable to clean all softraid correctly. Remaining [\"/dev/md127\"]"
+        assert!(
+            e.details.starts_with(
+                "Unable to clean all softraid correctly. Remaining [\"/dev/md127\"]. "
+            ),
+            "{}",
+            e.details
         );
         let lines = r.lines();
         assert!(
             lines.contains(&format!("mdadm --stop {root}/dev/md127")),
-            "{lines:#?}"
-        );
-        assert!(
-            lines.contains(&format!("mdadm --zero-superblock {root}/dev/vda1")),
-            "{lines:#?}"
-        );
-        assert!(
-            lines.contains(&format!("wipefs -af {root}/dev/vdb")),
             "{lines:#?}"
         );
     }

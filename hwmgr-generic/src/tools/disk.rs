@@ -1,0 +1,282 @@
+//! Partitioning and wiping programs: parted, sgdisk, wipefs, partx, blockdev, dd, udevadm,
+//! lsblk. One submodule per program, one function per command line.
+
+pub mod parted {
+    //! `parted`: partition tables and partitions (IPA partitions RAID members with parted:
+    //! `raid_utils.create_raid_partition_tables`, `hardware.py: _do_create_configuration`).
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// The partition table type (`mklabel`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum PartTable {
+        Gpt,
+        Msdos,
+    }
+
+    impl PartTable {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                PartTable::Gpt => "gpt",
+                PartTable::Msdos => "msdos",
+            }
+        }
+    }
+
+    /// A partition's start.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Start {
+        Mib(u64),
+        Gib(u64),
+        /// The first usable sector of an msdos label: known only after `sgdisk -F` ran on
+        /// the new label ([`super::sgdisk::first_free`]).
+        FirstFree,
+    }
+
+    impl Start {
+        /// The parted argument; `first_free` is the `sgdisk -F` answer. Without it (a plan
+        /// shown before anything ran) the argument says where the number comes from.
+        pub fn arg(&self, first_free: Option<u64>) -> String {
+            match (self, first_free) {
+                (Start::Mib(n), _) => format!("{n}MiB"),
+                (Start::Gib(n), _) => format!("{n}GiB"),
+                (Start::FirstFree, Some(s)) => format!("{s}s"),
+                (Start::FirstFree, None) => "<sgdisk -F>s".into(),
+            }
+        }
+    }
+
+    /// A partition's end: an absolute GiB offset, or the end of the disk.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum End {
+        Gib(u64),
+        Last,
+    }
+
+    impl End {
+        pub fn arg(&self) -> String {
+            match self {
+                End::Gib(n) => format!("{n}GiB"),
+                End::Last => "-1".into(),
+            }
+        }
+    }
+
+    fn on(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Parted).device(disk).text("-s")
+    }
+
+    /// Writes an empty partition table.
+    pub fn mklabel(disk: &DevPath, table: PartTable) -> ToolCmd {
+        on(disk).texts(["--", "mklabel", table.as_str()])
+    }
+
+    /// Adds a partition (`first_free`: see [`Start::arg`]).
+    pub fn mkpart(disk: &DevPath, start: &Start, end: &End, first_free: Option<u64>) -> ToolCmd {
+        on(disk)
+            .texts(["-a", "optimal", "--", "mkpart", "primary"])
+            .text(start.arg(first_free))
+            .text(end.arg())
+    }
+
+    /// Removes partition `number`.
+    pub fn rm(disk: &DevPath, number: u32) -> ToolCmd {
+        on(disk).texts(["--", "rm"]).text(number.to_string())
+    }
+}
+
+pub mod sgdisk {
+    //! `sgdisk` (gdisk package).
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// Prints the first sector a new partition can start at (last line of stdout).
+    pub fn first_free(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk).text("-F").device(disk)
+    }
+
+    /// Destroys the GPT and MBR structures (IPA `disk_utils.destroy_disk_metadata`).
+    pub fn zap(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk).text("-Z").device(dev)
+    }
+
+    pub fn version() -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk).text("--version")
+    }
+}
+
+pub mod wipefs {
+    //! `wipefs` (util-linux).
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// Erases every signature (file systems, partition tables, RAID), even on a device in
+    /// use.
+    pub fn all(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Wipefs)
+            .texts(["--force", "--all"])
+            .device(dev)
+    }
+
+    /// For a wipefs too old to know `--force` (IPA retries the same way:
+    /// `disk_utils.destroy_disk_metadata`).
+    pub fn all_unforced(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Wipefs).text("--all").device(dev)
+    }
+
+    /// Whether a failed [`all`] failed because this wipefs does not know `--force`.
+    pub fn force_unsupported(stderr: &str) -> bool {
+        stderr.contains("unrecognized option") || stderr.contains("invalid option")
+    }
+
+    pub fn version() -> ToolCmd {
+        ToolCmd::new(Program::Wipefs).text("--version")
+    }
+}
+
+pub mod partx {
+    //! `partx` (util-linux): the kernel's view of a disk's partitions.
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// Tells the kernel about new partitions (IPA runs it after partitioning).
+    pub fn add(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Partx).text("-av").device(disk)
+    }
+
+    /// Makes the kernel forget every partition of the disk.
+    pub fn delete(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Partx).text("-d").device(disk)
+    }
+}
+
+pub mod blockdev {
+    //! `blockdev` (util-linux): ioctls on a block device.
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// Re-reads the partition table (fails while a partition is in use).
+    pub fn reread_partition_table(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Blockdev)
+            .text("--rereadpt")
+            .device(disk)
+    }
+
+    /// The logical sector size in bytes.
+    pub fn sector_size(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Blockdev).text("--getss").device(dev)
+    }
+
+    /// The size in bytes.
+    pub fn size_bytes(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Blockdev)
+            .text("--getsize64")
+            .device(dev)
+    }
+}
+
+pub mod dd {
+    //! `dd`: zeroing sectors.
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// Writes `count` blocks of `block_size` zero bytes at block `seek` (default 0), with
+    /// direct I/O so nothing lingers in the page cache. `if=/dev/zero` is the agent's own
+    /// zero source, not a target, so it is not resolved under the host root.
+    pub fn zero(dev: &DevPath, block_size: u64, count: u64, seek: Option<u64>) -> ToolCmd {
+        let cmd = ToolCmd::new(Program::Dd)
+            .text(format!("bs={block_size}"))
+            .text("if=/dev/zero")
+            .device_with("of=", dev)
+            .text(format!("count={count}"))
+            .text("oflag=direct");
+        match seek {
+            Some(s) => cmd.text(format!("seek={s}")),
+            None => cmd,
+        }
+    }
+}
+
+pub mod udevadm {
+    //! `udevadm`: absent in the ramdisk (no udev), present on full distributions.
+    use crate::tools::{Program, ToolCmd};
+
+    /// Waits for udev to process the events of new partitions.
+    pub fn settle() -> ToolCmd {
+        ToolCmd::new(Program::Udevadm).text("settle")
+    }
+}
+
+pub mod lsblk {
+    //! `lsblk` (util-linux).
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// The identifiers that tell a RAID member or a shared file system, for the device and
+    /// its children, as JSON (IPA's safety check before an erase:
+    /// `hardware.py: safety_check_block_device`).
+    pub fn signatures(dev: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Lsblk)
+            .texts(["-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE"])
+            .device(dev)
+    }
+
+    pub fn version() -> ToolCmd {
+        ToolCmd::new(Program::Lsblk).text("--version")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::DevPath;
+
+    #[test]
+    fn command_lines() {
+        let sda = DevPath::new("/dev/sda").unwrap();
+        let lines: Vec<String> = [
+            parted::mklabel(&sda, parted::PartTable::Msdos),
+            parted::mkpart(
+                &sda,
+                &parted::Start::FirstFree,
+                &parted::End::Gib(10),
+                Some(2048),
+            ),
+            parted::mkpart(&sda, &parted::Start::FirstFree, &parted::End::Last, None),
+            parted::mkpart(&sda, &parted::Start::Mib(551), &parted::End::Last, None),
+            parted::rm(&sda, 2),
+            sgdisk::first_free(&sda),
+            sgdisk::zap(&sda),
+            wipefs::all(&sda),
+            wipefs::all_unforced(&sda),
+            partx::add(&sda),
+            partx::delete(&sda),
+            blockdev::reread_partition_table(&sda),
+            blockdev::sector_size(&sda),
+            blockdev::size_bytes(&sda),
+            udevadm::settle(),
+            lsblk::signatures(&sda),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "parted /dev/sda -s -- mklabel msdos",
+                "parted /dev/sda -s -a optimal -- mkpart primary 2048s 10GiB",
+                "parted /dev/sda -s -a optimal -- mkpart primary <sgdisk -F>s -1",
+                "parted /dev/sda -s -a optimal -- mkpart primary 551MiB -1",
+                "parted /dev/sda -s -- rm 2",
+                "sgdisk -F /dev/sda",
+                "sgdisk -Z /dev/sda",
+                "wipefs --force --all /dev/sda",
+                "wipefs --all /dev/sda",
+                "partx -av /dev/sda",
+                "partx -d /dev/sda",
+                "blockdev --rereadpt /dev/sda",
+                "blockdev --getss /dev/sda",
+                "blockdev --getsize64 /dev/sda",
+                "udevadm settle",
+                "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /dev/sda",
+            ]
+        );
+        assert!(wipefs::force_unsupported(
+            "wipefs: unrecognized option '--force'"
+        ));
+        assert!(!wipefs::force_unsupported("wipefs: error: probing failed"));
+    }
+}
