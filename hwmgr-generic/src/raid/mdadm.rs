@@ -1,24 +1,57 @@
-//! Parsers for `mdadm --detail` and `mdadm --examine` output (mdadm 4.x text format).
+//! Parsers for `mdadm --detail`, `mdadm --examine` and `mdadm --detail --scan` output
+//! (mdadm 4.x text format), tested against outputs recorded from the real mdadm under a
+//! real kernel (`hwmgr-generic/fixtures/mdadm/`, see its README).
 
 /// What `mdadm --detail <md>` says about an array.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detail {
-    /// `UUID : a:b:c:d`
+    /// `Version : 1.2` (the metadata format).
+    pub metadata: Option<String>,
+    /// `Raid Level : raid1`
+    pub level: Option<String>,
+    /// `UUID : a:b:c:d` (0.90 arrays add "(local to host x)", which is not part of it).
     pub uuid: Option<String>,
     /// The volume name without the `homehost:` prefix (`qlab:root` → `root`).
     pub name: Option<String>,
-    /// `State : clean, degraded` etc.
+    /// `State : clean, degraded`, `inactive`, ...
     pub state: Option<String>,
     /// Member devices listed in the device table (`/dev/vda1`), removed slots excluded.
     pub devices: Vec<String>,
 }
 
-/// What `mdadm --examine <dev>` says: `None` when there is no md superblock.
+impl Detail {
+    /// An assembled array that did not start (members missing), e.g. `md127` after boot.
+    pub fn is_inactive(&self) -> bool {
+        self.state.as_deref() == Some("inactive")
+    }
+}
+
+/// What `mdadm --examine` says: `None` when there is no md superblock.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Superblock {
     /// `Array UUID` (1.x) or `UUID` (0.90).
     pub uuid: String,
+    /// 1.x only; 0.90 superblocks have no name.
     pub name: Option<String>,
+    /// `Version : 1.2`, `1.0`, `0.90.00`.
+    pub metadata: Option<String>,
+}
+
+/// One array of `mdadm --detail --scan [--verbose]` or `mdadm --examine --scan`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanEntry {
+    /// `/dev/md/root`, or `/dev/md127` for an array without a name link.
+    pub device: String,
+    /// Listed as `INACTIVE-ARRAY`.
+    pub inactive: bool,
+    pub uuid: Option<String>,
+    /// Without the `homehost:` prefix.
+    pub name: Option<String>,
+    pub metadata: Option<String>,
+    /// `--verbose` only.
+    pub level: Option<String>,
+    /// `--verbose` only: the `devices=` line.
+    pub devices: Vec<String>,
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -27,6 +60,11 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         t.strip_suffix(" :").map(|k| (k, ""))
     })?;
     (k.trim() == key).then(|| v.trim())
+}
+
+/// The first word of a value (`abea903b:... (local to host x)` → `abea903b:...`).
+fn first_word(v: &str) -> Option<String> {
+    v.split_whitespace().next().map(str::to_string)
 }
 
 /// `qlab:root  (local to host qlab)` → `root`.
@@ -41,11 +79,15 @@ pub fn parse_detail(text: &str) -> Detail {
     let mut in_table = false;
     for line in text.lines() {
         if let Some(v) = field(line, "UUID") {
-            d.uuid = Some(v.to_string());
+            d.uuid = first_word(v);
         } else if let Some(v) = field(line, "Name") {
             d.name = volume_name(v);
         } else if let Some(v) = field(line, "State") {
             d.state = Some(v.to_string());
+        } else if let Some(v) = field(line, "Version") {
+            d.metadata = first_word(v);
+        } else if let Some(v) = field(line, "Raid Level") {
+            d.level = first_word(v);
         }
         let t = line.trim_start();
         if t.starts_with("Number") && t.contains("Major") {
@@ -68,15 +110,56 @@ pub fn parse_detail(text: &str) -> Detail {
 pub fn parse_examine(text: &str) -> Option<Superblock> {
     let mut uuid = None;
     let mut name = None;
+    let mut metadata = None;
     for line in text.lines() {
         if let Some(v) = field(line, "Array UUID").or_else(|| field(line, "UUID")) {
-            uuid.get_or_insert_with(|| v.to_string());
+            if uuid.is_none() {
+                uuid = first_word(v);
+            }
         } else if let Some(v) = field(line, "Name") {
             name = volume_name(v);
+        } else if let Some(v) = field(line, "Version") {
+            metadata = first_word(v);
         }
     }
-    uuid.filter(|u| !u.is_empty())
-        .map(|uuid| Superblock { uuid, name })
+    uuid.filter(|u| !u.is_empty()).map(|uuid| Superblock {
+        uuid,
+        name,
+        metadata,
+    })
+}
+
+/// `ARRAY`/`INACTIVE-ARRAY` lines with their `key=value` words; a following
+/// `devices=a,b` line (`--verbose`) belongs to the array above it.
+pub fn parse_scan(text: &str) -> Vec<ScanEntry> {
+    let mut out: Vec<ScanEntry> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next();
+        if let Some(kind @ ("ARRAY" | "INACTIVE-ARRAY")) = first {
+            let mut e = ScanEntry {
+                device: words.next().unwrap_or_default().to_string(),
+                inactive: kind == "INACTIVE-ARRAY",
+                ..ScanEntry::default()
+            };
+            for (k, v) in words.filter_map(|w| w.split_once('=')) {
+                match k {
+                    "UUID" => e.uuid = Some(v.to_string()),
+                    "name" => e.name = volume_name(v),
+                    "metadata" => e.metadata = Some(v.to_string()),
+                    "level" => e.level = Some(v.to_string()),
+                    _ => {}
+                }
+            }
+            out.push(e);
+        } else if let (Some(devs), Some(e)) = (
+            first.and_then(|w| w.strip_prefix("devices=")),
+            out.last_mut(),
+        ) {
+            e.devices = devs.split(',').map(str::to_string).collect();
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -224,47 +307,245 @@ Partition[0] :      4194270 sectors at            1 (type ee)
 
 #[cfg(test)]
 mod tests {
-    use super::samples::*;
+    //! Every parser against the recorded outputs (`fixtures/mdadm/`).
     use super::*;
 
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../fixtures/mdadm/", $name))
+        };
+    }
+
+    const ROOT_UUID: &str = "0e426141:d6e333e2:43152902:e5dd0b92";
+    const OLD_UUID: &str = "abea903b:1ac0b17c:8a79fb48:cc703454";
+    const R5_UUID: &str = "2fcf7ba2:afbc663e:d4ba4a2c:b591de4b";
+
+    fn devs(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| format!("/dev/{n}")).collect()
+    }
+
     #[test]
-    fn parses_detail() {
-        let d = parse_detail(&detail(
-            "/dev/md127",
-            "raid1",
-            UUID_ROOT,
-            "root",
-            &["/dev/vda1", "/dev/vdb1"],
-        ));
-        assert_eq!(d.uuid.as_deref(), Some(UUID_ROOT));
-        assert_eq!(d.name.as_deref(), Some("root"));
-        assert_eq!(d.state.as_deref(), Some("clean"));
-        assert_eq!(d.devices, vec!["/dev/vda1", "/dev/vdb1"]);
-        let g = parse_detail(&detail_degraded("/dev/md0", UUID_ROOT, "md0", "/dev/vda1"));
-        assert_eq!(g.devices, vec!["/dev/vda1"]);
-        assert_eq!(g.state.as_deref(), Some("clean, degraded"));
-        let i = parse_detail(&detail_inactive(
-            "/dev/md127",
-            UUID_DATA,
-            "data",
-            "/dev/vdb2",
-        ));
+    fn detail_of_every_level_and_metadata() {
+        let cases = [
+            (
+                fixture!("detail-root.txt"),
+                "1.2",
+                "raid1",
+                "root",
+                &["vda1", "vdb1"][..],
+            ),
+            (
+                fixture!("detail-data.txt"),
+                "1.2",
+                "raid0",
+                "data",
+                &["vda2", "vdb2"],
+            ),
+            (
+                fixture!("detail-r5.txt"),
+                "1.2",
+                "raid5",
+                "r5",
+                &["vdc1", "vdd1", "vde1"],
+            ),
+            (
+                fixture!("detail-r10.txt"),
+                "1.2",
+                "raid10",
+                "r10",
+                &["vdc2", "vdd2", "vde2", "vdf2"],
+            ),
+            (
+                fixture!("detail-foreign.txt"),
+                "1.0",
+                "raid1",
+                "foreign",
+                &["vdf1", "vdg1"],
+            ),
+            (
+                fixture!("detail-r5two.txt"),
+                "1.2",
+                "raid5",
+                "r5two",
+                &["vda3", "vdb3"],
+            ),
+            (
+                fixture!("detail-r10two.txt"),
+                "1.2",
+                "raid10",
+                "r10two",
+                &["vdc3", "vdd3"],
+            ),
+            (
+                fixture!("detail-r10three.txt"),
+                "1.2",
+                "raid10",
+                "r10three",
+                &["vde3", "vdf3", "vdg3"],
+            ),
+        ];
+        for (text, metadata, level, name, members) in cases {
+            let d = parse_detail(text);
+            assert_eq!(d.metadata.as_deref(), Some(metadata), "{name}");
+            assert_eq!(d.level.as_deref(), Some(level), "{name}");
+            assert_eq!(d.name.as_deref(), Some(name), "{name}");
+            assert_eq!(d.state.as_deref(), Some("clean"), "{name}");
+            assert_eq!(d.devices, devs(members), "{name}");
+            assert!(!d.is_inactive());
+            let uuid = d.uuid.unwrap();
+            assert_eq!(uuid.len(), 35, "{name}: {uuid}");
+        }
         assert_eq!(
-            (i.devices, i.name.as_deref()),
-            (vec!["/dev/vdb2".to_string()], Some("data"))
+            parse_detail(fixture!("detail-root.txt")).uuid.as_deref(),
+            Some(ROOT_UUID)
         );
         assert_eq!(parse_detail(""), Detail::default());
     }
 
     #[test]
-    fn parses_examine() {
-        let s = parse_examine(&examine("/dev/vda1", UUID_ROOT, "root")).unwrap();
-        assert_eq!(s.uuid, UUID_ROOT);
-        assert_eq!(s.name.as_deref(), Some("root"));
-        assert_eq!(parse_examine(&examine_gpt_disk("/dev/vda")), None);
-        assert_eq!(parse_examine(&no_superblock("/dev/vda")), None);
-        // 0.90 metadata says `UUID`
-        let old = "/dev/sda1:\n          Magic : a92b4efc\n        Version : 0.90.00\n           UUID : 1:2:3:4\n";
-        assert_eq!(parse_examine(old).unwrap().uuid, "1:2:3:4");
+    fn detail_of_a_0_90_array_has_no_name_and_a_bare_uuid() {
+        let d = parse_detail(fixture!("detail-old.txt"));
+        assert_eq!(
+            d,
+            Detail {
+                metadata: Some("0.90".into()),
+                level: Some("raid1".into()),
+                uuid: Some(OLD_UUID.into()),
+                name: None,
+                state: Some("clean".into()),
+                devices: devs(&["vdh1", "vdh2"]),
+            }
+        );
+    }
+
+    #[test]
+    fn detail_of_degraded_and_inactive_arrays() {
+        let d = parse_detail(fixture!("detail-root-degraded.txt"));
+        assert_eq!(d.state.as_deref(), Some("clean, degraded"));
+        assert_eq!(d.devices, devs(&["vda1"]), "the removed slot is no device");
+        assert_eq!(d.uuid.as_deref(), Some(ROOT_UUID));
+        let i = parse_detail(fixture!("detail-r5-inactive.txt"));
+        assert!(i.is_inactive());
+        assert_eq!(
+            (i.name.as_deref(), i.uuid.as_deref(), i.level.as_deref()),
+            (Some("r5"), Some(R5_UUID), Some("raid5"))
+        );
+        assert_eq!(i.devices, devs(&["vdc1"]));
+    }
+
+    #[test]
+    fn examine_finds_superblocks_with_the_uuid_detail_reports() {
+        // Delete matches components to arrays by this UUID.
+        let pairs = [
+            (
+                "detail-root.txt",
+                fixture!("detail-root.txt"),
+                fixture!("examine-root-vda1.txt"),
+            ),
+            (
+                "detail-data.txt",
+                fixture!("detail-data.txt"),
+                fixture!("examine-data-vda2.txt"),
+            ),
+            (
+                "detail-r5.txt",
+                fixture!("detail-r5.txt"),
+                fixture!("examine-r5-vdc1.txt"),
+            ),
+            (
+                "detail-r10.txt",
+                fixture!("detail-r10.txt"),
+                fixture!("examine-r10-vdc2.txt"),
+            ),
+            (
+                "detail-foreign.txt",
+                fixture!("detail-foreign.txt"),
+                fixture!("examine-foreign-vdf1.txt"),
+            ),
+            (
+                "detail-old.txt",
+                fixture!("detail-old.txt"),
+                fixture!("examine-old-vdh1.txt"),
+            ),
+        ];
+        for (what, detail, examine) in pairs {
+            let d = parse_detail(detail);
+            let sb = parse_examine(examine).unwrap_or_else(|| panic!("{what}"));
+            assert_eq!(Some(sb.uuid), d.uuid, "{what}");
+            assert_eq!(sb.name, d.name, "{what}");
+        }
+        let sb = parse_examine(fixture!("examine-foreign-vdf1.txt")).unwrap();
+        assert_eq!(sb.metadata.as_deref(), Some("1.0"));
+        let sb = parse_examine(fixture!("examine-old-vdh1.txt")).unwrap();
+        assert_eq!((sb.metadata.as_deref(), sb.name), (Some("0.90.00"), None));
+    }
+
+    #[test]
+    fn examine_of_stale_members_and_of_devices_without_superblock() {
+        // A member failed and removed, and the members of a stopped array, keep theirs.
+        let sb = parse_examine(fixture!("examine-root-vdb1-removed.txt")).unwrap();
+        assert_eq!(
+            (sb.uuid.as_str(), sb.name.as_deref()),
+            (ROOT_UUID, Some("root"))
+        );
+        let sb = parse_examine(fixture!("examine-foreign-vdg1-stopped.txt")).unwrap();
+        assert_eq!(sb.name.as_deref(), Some("foreign"));
+        // A disk with a partition table, and a partition with nothing (exit code 1).
+        assert_eq!(parse_examine(fixture!("examine-disk-vda.txt")), None);
+        assert_eq!(parse_examine(fixture!("examine-none-vdh3.txt")), None);
+        assert_eq!(
+            fixture!("examine-none-vdh3.stderr"),
+            "mdadm: No md superblock detected on /dev/vdh3.\n"
+        );
+    }
+
+    #[test]
+    fn scans_list_arrays_with_names_and_devices() {
+        let scan = parse_scan(fixture!("detail-scan.txt"));
+        let names: Vec<Option<&str>> = scan.iter().map(|e| e.name.as_deref()).collect();
+        assert_eq!(
+            names,
+            [
+                Some("root"),
+                Some("data"),
+                Some("r5"),
+                Some("r10"),
+                Some("foreign"),
+                Some("r5two"),
+                Some("r10two"),
+                Some("r10three"),
+                None
+            ]
+        );
+        assert_eq!(
+            scan[0],
+            ScanEntry {
+                device: "/dev/md/root".into(),
+                inactive: false,
+                uuid: Some(ROOT_UUID.into()),
+                name: Some("root".into()),
+                metadata: Some("1.2".into()),
+                level: None,
+                devices: vec![],
+            }
+        );
+        assert_eq!(scan[8].metadata.as_deref(), Some("0.90"));
+        let verbose = parse_scan(fixture!("detail-scan-verbose.txt"));
+        assert_eq!(verbose.len(), 9);
+        assert_eq!(verbose[3].level.as_deref(), Some("raid10"));
+        assert_eq!(verbose[3].devices, devs(&["vdc2", "vdd2", "vde2", "vdf2"]));
+        // Degraded and inactive arrays.
+        let later = parse_scan(fixture!("detail-scan-degraded-inactive.txt"));
+        assert_eq!(later[0].devices, devs(&["vda1"]));
+        let inactive: Vec<&ScanEntry> = later.iter().filter(|e| e.inactive).collect();
+        assert_eq!(inactive.len(), 1);
+        assert_eq!(
+            (inactive[0].device.as_str(), inactive[0].name.as_deref()),
+            ("/dev/md118", Some("r5"))
+        );
+        // --examine --scan sees the arrays of every superblock, running or not.
+        let ex = parse_scan(fixture!("examine-scan-stopped.txt"));
+        assert!(ex.iter().any(|e| e.name.as_deref() == Some("foreign")));
+        assert_eq!(ex.last().map(|e| e.device.as_str()), Some("/dev/md119"));
     }
 }
