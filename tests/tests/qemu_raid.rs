@@ -833,6 +833,8 @@ fn check_created_arrays(guest: &Guest, disks: &[String], data_level: &str) {
             "raid1" => (960, 1023),
             "raid5" => ((n - 1) * 960, (n - 1) * 1024),
             "raid6" => ((n - 2) * 960, (n - 2) * 1024),
+            // near-2 layout: every block twice.
+            "raid10" => (n * 960 / 2, n * 1024 / 2),
             _ => unreachable!(),
         };
         assert!(
@@ -1447,4 +1449,54 @@ fn metal3_manual_clean_through_ironic() {
         );
     }
     eprintln!("qemu-raid: Metal3 test done in {:.1?}", t0.elapsed());
+}
+
+/// 6. RAID-5 and RAID-1+0 from two member disks, as IPA accepts and mdadm builds without
+///    `--force`: each created through the API by the real mdadm on two virtio disks, read
+///    back (level, two members, a mirror's capacity), noted in the plan as no more than a
+///    mirror, and deleted again, in one VM.
+#[test]
+fn builds_raid5_and_raid10_from_two_disks() {
+    let _one = one_vm_at_a_time();
+    let t0 = Instant::now();
+    let set = DiskSet::new("two", &[Bus::Virtio, Bus::Virtio]);
+    let guest = Guest::boot("qemu-raid-two-disks", &set, None, None, agent_append);
+    guest.wait_api();
+    let disks = guest_disk_names(&guest, &set);
+    eprintln!("qemu-raid: member disks {disks:?}");
+    for (level, md_level) in [("5", "raid5"), ("1+0", "raid10")] {
+        let node = node(
+            "0c7d3e52-6a41-4f0b-9d2e-5b8a1f3c4e60",
+            root_and_data(level),
+            None,
+        );
+        let r = guest.clean_step("raid", "create_configuration", &node);
+        assert_step_succeeded(&r, &format!("create with RAID {level} data"), &guest);
+        check_created_arrays(&guest, &disks, md_level);
+        let logs = guest.system_logs();
+        let agent_log = logs.get("ironic-agent.log").cloned().unwrap_or_default();
+        assert!(
+            agent_log.contains(&format!(
+                "note: logical_disks[1] (RAID {level}) gets two disks"
+            )) && agent_log.contains("gives no more than a mirror"),
+            "the plan notes that RAID {level} on two disks is a mirror's worth"
+        );
+        let r = guest.clean_step("raid", "delete_configuration", &node);
+        assert_step_succeeded(&r, "raid.delete_configuration", &guest);
+        let mdstat = guest
+            .system_logs()
+            .get("mdstat")
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            parse_mdstat(&mdstat).is_empty(),
+            "arrays left after delete:\n{mdstat}"
+        );
+    }
+    guest.power_off();
+    assert_disks_clean(&set, "after the two-disk creates and deletes");
+    eprintln!(
+        "qemu-raid: two-disk RAID-5/10 test done in {:.1?}",
+        t0.elapsed()
+    );
 }
