@@ -119,25 +119,26 @@ fn raid_plan_refuses_a_skip_list_that_leaves_a_mirror_on_one_disk() {
     );
 }
 
-fn steps_text(root: &Path) -> String {
+/// The generic manager's line of `ironic-agent steps` on the machine under `root`.
+fn generic_manager_line(root: &Path) -> String {
     let out = std::process::Command::new(agent_binary())
         .args(["steps", "--host-root"])
         .arg(root)
         .output()
         .unwrap();
     assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.contains("GenericHardwareManager: loaded"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
 }
 
 #[test]
 fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
     // A fake root runs only its own tools: here, none.
     let bare = bare_machine();
-    let text = steps_text(bare.path());
-    let generic = text
-        .lines()
-        .find(|l| l.contains("GenericHardwareManager: loaded"))
-        .unwrap_or_else(|| panic!("{text}"));
+    let generic = generic_manager_line(bare.path());
     assert!(
         generic.contains("missing programs: mdadm (Debian package mdadm) needed by raid.delete_configuration, raid.create_configuration, raid.apply_configuration; parted (Debian package parted) needed by"),
         "{generic}"
@@ -153,11 +154,7 @@ fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
     ] {
         write_script(&m.path().join("usr/sbin"), p, "exit 0");
     }
-    let text = steps_text(m.path());
-    let generic = text
-        .lines()
-        .find(|l| l.contains("GenericHardwareManager: loaded"))
-        .unwrap_or_else(|| panic!("{text}"));
+    let generic = generic_manager_line(m.path());
     assert!(
         generic.ends_with(
             "; missing programs: dd (Debian package coreutils) needed by \
