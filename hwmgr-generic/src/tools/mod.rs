@@ -122,13 +122,9 @@ pub const STEP_NEEDS: &[StepNeeds] = &[
     },
     StepNeeds {
         step: "raid.apply_configuration",
-        // delete_existing (the default) runs the delete first.
-        programs: &[
-            Program::Mdadm,
-            Program::Parted,
-            Program::Sgdisk,
-            Program::Wipefs,
-        ],
+        // delete_existing (the default) runs the delete first; its programs are among
+        // the create's.
+        programs: CREATE,
     },
 ];
 
@@ -440,6 +436,18 @@ mod tests {
         );
         assert_eq!(dev("/dev/sda").partition_number(&dev("/dev/sdb1")), None);
         assert_eq!(dev("/dev/sd").partition_number(&dev("/dev/sda1")), None);
+    }
+
+    #[test]
+    fn apply_needs_what_delete_and_create_need() {
+        let needs = |step: &str| STEP_NEEDS.iter().find(|n| n.step == step).unwrap().programs;
+        let apply = needs("raid.apply_configuration");
+        for p in needs("raid.delete_configuration")
+            .iter()
+            .chain(needs("raid.create_configuration"))
+        {
+            assert!(apply.contains(p), "{p}");
+        }
     }
 
     #[test]
