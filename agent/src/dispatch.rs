@@ -247,6 +247,10 @@ impl Dispatcher {
 }
 
 #[cfg(test)]
+#[path = "dispatch_contract_tests.rs"]
+mod contract_tests;
+
+#[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use hwmgr::SupportLevel;
