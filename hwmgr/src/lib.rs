@@ -5,6 +5,7 @@
 //! machine through a [`Host`]. Nothing in here knows about HTTP.
 
 pub mod blockdev;
+pub mod boolean;
 pub mod error;
 pub mod fake_machine;
 pub mod host;
@@ -18,7 +19,10 @@ pub use error::{AgentError, ErrorKind, Result};
 pub use host::{validate_device_path, Host};
 pub use manager::{HardwareManager, LogFile, Support, SupportLevel};
 pub use runner::{Cmd, CmdOutput, CommandError, Failure, RecordingRunner, Runner, SystemRunner};
-pub use step::{Step, StepCall, StepKind};
+pub use step::{
+    ApplyConfigurationArgs, ArgInfo, MissingPrograms, Offer, Step, StepCall, StepDecl, StepKind,
+    StepTable,
+};
 
 /// A failed tool becomes an error of the class the caller chooses, naming the command, its exit
 /// code and stderr.

@@ -1,7 +1,7 @@
 //! The `HardwareManager` trait: what every manager (generic, ProLiant, ...) implements.
 
 use crate::error::Result;
-use crate::step::{Step, StepCall, StepKind};
+use crate::step::{MissingPrograms, Step, StepCall, StepKind};
 use serde_json::Value;
 use std::fmt;
 
@@ -77,13 +77,23 @@ pub trait HardwareManager: Send + Sync {
     /// Called once, in dispatch order, on the loaded managers.
     fn initialize(&self) {}
 
-    /// The steps of `kind` this manager offers for this node.
+    /// The steps of `kind` this manager offers for this node. A manager with a table of
+    /// [`StepDecl`](crate::StepDecl)s answers `STEPS.steps(kind)` ([`StepTable`](crate::StepTable)).
     fn steps(&self, kind: StepKind, call: &StepCall) -> Vec<Step>;
 
     /// Run `method` (a step name or an internal method such as `list_hardware_info`).
     /// `None` means "not mine": dispatch falls through to the next manager, as it also does
-    /// for an `IncompatibleHardwareMethodError`.
+    /// for an `IncompatibleHardwareMethodError`. With a table of declarations:
+    /// `STEPS.execute(self, method, call)`, then the internal methods.
     fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value>>;
+
+    /// The declared steps that cannot run on this machine because programs they need are
+    /// not installed (with a table: `STEPS.missing_programs(runner)`). They are still
+    /// offered, as IPA offers its steps whatever the ramdisk holds; the agent names them at
+    /// start-up, in `ironic-agent steps` and in "step not found" errors.
+    fn missing_programs(&self) -> Vec<MissingPrograms> {
+        Vec::new()
+    }
 
     /// Files this manager contributes to `log.collect_system_logs`.
     fn collect_system_logs(&self) -> Vec<LogFile> {
