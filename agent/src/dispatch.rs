@@ -150,7 +150,11 @@ impl Dispatcher {
                         "manager declined the method: {}",
                         e.details
                     );
-                    incompatible.push(format!("{}: {}", m.manager.class_name(), e.details));
+                    incompatible.push(format!(
+                        "{}: {}",
+                        m.manager.class_name(),
+                        sentence_part(&e.details)
+                    ));
                 }
                 Some(other) => return other,
             }
@@ -196,7 +200,14 @@ impl Dispatcher {
         incompatible: &[String],
     ) -> String {
         let mut text = format!("Could not find method: {method}.");
-        if let Some(kind) = kind {
+        if !incompatible.is_empty() {
+            // The step exists but every manager offering it said "not for this node": their
+            // reasons, and below why the others were not loaded, are the explanation.
+            text += &format!(
+                " Every loaded hardware manager that has `{method}` declined it for this node: {}.",
+                incompatible.join("; ")
+            );
+        } else if let Some(kind) = kind {
             let available: Vec<String> = self
                 .steps(kind, call)
                 .values()
@@ -216,9 +227,6 @@ impl Dispatcher {
                 if available.is_empty() { "none".to_string() } else { available.join(", ") }
             );
         }
-        if !incompatible.is_empty() {
-            text += &format!(" Declined for this node: {}.", incompatible.join("; "));
-        }
         text += &format!(" Hardware managers: {}.", self.manager_summary().join("; "));
         if !self.declined.is_empty() {
             text += " If the step belongs to a manager that was not loaded, fix the reason given \
@@ -227,23 +235,44 @@ impl Dispatcher {
         text
     }
 
-    /// One line per manager: loaded with its support level, or not loaded with the reason.
+    /// One line per manager: loaded with its support level (and the declared steps whose
+    /// programs are missing), or not loaded with the reason.
     pub fn manager_summary(&self) -> Vec<String> {
         let loaded = self.loaded.iter().map(|m| {
+            let missing: Vec<String> = m
+                .manager
+                .missing_programs()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let missing = if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" (not installed here: {})", missing.join(", "))
+            };
             format!(
-                "{}: loaded ({}, version {}): {}",
+                "{}: loaded ({}, version {}): {}{missing}",
                 m.manager.class_name(),
                 m.support.level,
                 m.manager.version(),
-                m.support.reason
+                sentence_part(&m.support.reason)
             )
         });
-        let declined = self
-            .declined
-            .iter()
-            .map(|d| format!("{}: not loaded: {}", d.class_name, d.support.reason));
+        let declined = self.declined.iter().map(|d| {
+            format!(
+                "{}: not loaded: {}",
+                d.class_name,
+                sentence_part(&d.support.reason)
+            )
+        });
         loaded.chain(declined).collect()
     }
+}
+
+/// A reason as part of a longer sentence: without its own final period, so joining never
+/// prints "..".
+fn sentence_part(reason: &str) -> &str {
+    reason.trim_end().trim_end_matches('.')
 }
 
 #[cfg(test)]

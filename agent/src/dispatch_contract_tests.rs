@@ -2,7 +2,7 @@
 //! which reason reaches the operator when a step cannot run here.
 
 use super::Dispatcher;
-use hwmgr::{HardwareManager, Host, RecordingRunner, StepCall, StepKind};
+use hwmgr::{ErrorKind, HardwareManager, Host, RecordingRunner, StepCall, StepKind};
 use hwmgr_generic::{GenericHardwareManager, Machine};
 use hwmgr_proliant::ProliantHardwareManager;
 use serde_json::{json, Map, Value};
@@ -51,7 +51,10 @@ fn all_steps(d: &Dispatcher) -> Value {
             Value::Object(d.steps(kind, &call)),
         );
     }
-    out.insert("hardware_manager_version".into(), Value::Object(d.versions()));
+    out.insert(
+        "hardware_manager_version".into(),
+        Value::Object(d.versions()),
+    );
     Value::Object(out)
 }
 
@@ -69,10 +72,110 @@ fn assert_same_json(actual: &Value, recorded: &str) {
 #[test]
 fn step_lists_are_the_recorded_ones() {
     let (d, _) = dispatcher(None);
-    assert_same_json(&all_steps(&d), include_str!("testdata/steps_generic_only.json"));
+    assert_same_json(
+        &all_steps(&d),
+        include_str!("testdata/steps_generic_only.json"),
+    );
     let (d, _) = dispatcher(Some("p822_slot2_no_arrays_7_unassigned.txt"));
     assert_same_json(
         &all_steps(&d),
         include_str!("testdata/steps_generic_and_proliant.json"),
+    );
+}
+
+fn hardware_raid_call(kind: StepKind) -> StepCall {
+    let config =
+        json!({"logical_disks": [{"size_gb": 100, "raid_level": "1", "is_root_volume": true}]});
+    let mut args = Map::new();
+    args.insert("raid_config".into(), config.clone());
+    StepCall::new(
+        kind,
+        json!({"uuid": "n1", "target_raid_config": config}),
+        json!([]),
+        args,
+    )
+}
+
+/// Hardware RAID asked for, the Smart Array manager not loaded: the operator reads the
+/// Smart Array manager's reason, not the generic manager's software-RAID rules.
+#[test]
+fn hardware_raid_without_a_loaded_smart_array_manager_names_its_reason() {
+    let cases = [
+        (
+            Some("p822_slot3_hba_mode_1_drive.txt"),
+            "ProliantHardwareManager: not loaded: every controller is in HBA mode (Smart Array P822 in Slot 3)",
+        ),
+        (
+            Some("p822_slot2_bad_physical_drive_size.txt"),
+            "ProliantHardwareManager: not loaded: could not understand `ssacli controller all show config detail`",
+        ),
+        (None, "ProliantHardwareManager: not loaded: no `ssacli` on PATH"),
+    ];
+    for (dump, reason) in cases {
+        let (d, r) = dispatcher(dump);
+        for (kind, method) in [
+            (StepKind::Clean, "create_configuration"),
+            (StepKind::Deploy, "apply_configuration"),
+            (StepKind::Service, "apply_configuration"),
+        ] {
+            let e = d
+                .dispatch(method, &hardware_raid_call(kind), Some(kind))
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::HardwareManagerMethodNotFound, "{e}");
+            let details = &e.details;
+            assert!(details.contains(reason), "{dump:?} {method}: {details}");
+            assert!(
+                details.contains(
+                    "GenericHardwareManager: the RAID configuration asks for hardware RAID"
+                ),
+                "{details}"
+            );
+            assert!(
+                !details.contains("needs \"controller\": \"software\""),
+                "the generic manager's software rules are beside the point: {details}"
+            );
+            assert!(!details.contains(".."), "{details}");
+        }
+        assert!(
+            r.lines()
+                .iter()
+                .all(|l| l.starts_with("ssacli controller all show")),
+            "only the support check ran: {:?}",
+            r.lines()
+        );
+    }
+}
+
+/// The same request with the Smart Array manager loaded reaches the controller.
+#[test]
+fn hardware_raid_with_a_loaded_smart_array_manager_is_built_there() {
+    let (d, r) = dispatcher(Some("p822_slot2_no_arrays_7_unassigned.txt"));
+    let call = hardware_raid_call(StepKind::Clean);
+    // The scripted controller never shows the new drive, so the step fails, but there.
+    let e = d
+        .dispatch("create_configuration", &call, Some(StepKind::Clean))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CleaningError, "{e}");
+    assert!(
+        r.lines()
+            .iter()
+            .any(|l| l.contains("create type=logicaldrive")),
+        "{:?}",
+        r.lines()
+    );
+}
+
+#[test]
+fn manager_summary_names_missing_programs() {
+    let (d, r) = dispatcher(None);
+    r.without_program("mdadm");
+    let summary = d.manager_summary();
+    assert!(
+        summary[0].contains("raid.create_configuration needs mdadm"),
+        "{summary:?}"
+    );
+    assert!(
+        !summary[0].contains("erase_devices_metadata"),
+        "{summary:?}"
     );
 }

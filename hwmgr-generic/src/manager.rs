@@ -1,11 +1,59 @@
 //! `GenericHardwareManager`: the manager every machine gets (support GENERIC), with IPA's
-//! name, version and step flags (`ipa-protocol.md` 7.3). It lists only steps it can run.
+//! name, version and step flags (`ironic_python_agent/hardware.py:
+//! GenericHardwareManager.get_clean_steps`, `get_deploy_steps`, `get_service_steps`). Its
+//! steps are the declarations in [`STEPS`]; it lists only steps it can run.
+//!
+//! # Where we differ from IPA
+//!
+//! A RAID configuration in which no logical disk says `"controller": "software"` asks for
+//! hardware RAID. IPA's generic manager returns `{}` for it and does nothing, so the step
+//! "succeeds" with no RAID built. We decline it (`IncompatibleHardwareMethodError`): a
+//! vendor manager that is loaded gets it, and when none is, the conductor's error names
+//! every manager's reason (e.g. why the Smart Array manager was not loaded).
 
 use crate::Machine;
 use hwmgr::{
-    AgentError, Cmd, HardwareManager, LogFile, Step, StepCall, StepKind, Support, SupportLevel,
+    AgentError, ApplyConfigurationArgs, Cmd, HardwareManager, LogFile, MissingPrograms, Offer,
+    Step, StepCall, StepDecl, StepKind, StepTable, Support, SupportLevel,
 };
 use serde_json::Value;
+
+/// Programs the RAID steps run: creating partitions and arrays, and undoing them.
+const RAID_CREATE_PROGRAMS: &[&str] = &["mdadm", "parted", "sgdisk", "partx", "wipefs"];
+const RAID_DELETE_PROGRAMS: &[&str] = &["mdadm", "parted", "wipefs"];
+
+/// Every step this manager offers, declared once: `steps()` and `execute()` both read it.
+pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
+    StepDecl {
+        interface: "deploy",
+        name: "erase_devices_metadata",
+        offers: &[Offer::clean(99).abortable(), Offer::deploy(0)],
+        argsinfo: &[],
+        requires: &["lsblk", "wipefs", "sgdisk", "blockdev", "dd"],
+        run: |m, call| crate::erase::erase_devices_metadata(&m.machine, call),
+    },
+    StepDecl {
+        interface: "raid",
+        name: "delete_configuration",
+        offers: &[Offer::clean(0).abortable(), Offer::service(0)],
+        argsinfo: &[],
+        requires: RAID_DELETE_PROGRAMS,
+        run: |m, call| crate::raid::delete_configuration(&m.machine, call),
+    },
+    StepDecl::raid_apply_configuration(
+        &[Offer::deploy(0), Offer::service(0)],
+        RAID_CREATE_PROGRAMS,
+        apply_configuration,
+    ),
+    StepDecl {
+        interface: "raid",
+        name: "create_configuration",
+        offers: &[Offer::clean(0).abortable(), Offer::service(0)],
+        argsinfo: &[],
+        requires: RAID_CREATE_PROGRAMS,
+        run: create_configuration,
+    },
+];
 
 pub struct GenericHardwareManager {
     machine: Machine,
@@ -60,31 +108,14 @@ impl HardwareManager for GenericHardwareManager {
     }
 
     fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {
-        match kind {
-            StepKind::Clean => vec![
-                Step::new("deploy", "erase_devices_metadata", 99).abortable(true),
-                Step::new("raid", "delete_configuration", 0).abortable(true),
-                Step::new("raid", "create_configuration", 0).abortable(true),
-            ],
-            StepKind::Deploy => vec![
-                Step::new("deploy", "erase_devices_metadata", 0),
-                apply_configuration_step(),
-            ],
-            StepKind::Service => vec![
-                Step::new("raid", "delete_configuration", 0),
-                apply_configuration_step(),
-                Step::new("raid", "create_configuration", 0),
-            ],
-        }
+        STEPS.steps(kind)
     }
 
     fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
-        let m = &self.machine;
+        if let Some(done) = STEPS.execute(self, method, call) {
+            return Some(done);
+        }
         match method {
-            "create_configuration" => Some(crate::raid::create_configuration(m, call)),
-            "delete_configuration" => Some(crate::raid::delete_configuration(m, call)),
-            "apply_configuration" => Some(apply_configuration(m, call)),
-            "erase_devices_metadata" => Some(crate::erase::erase_devices_metadata(m, call)),
             "full_sync" => Some(self.full_sync()),
             "list_hardware_info" => Some(Ok(crate::inventory::hardware_inventory(
                 &self.machine.host,
@@ -92,6 +123,10 @@ impl HardwareManager for GenericHardwareManager {
             ))),
             _ => None,
         }
+    }
+
+    fn missing_programs(&self) -> Vec<MissingPrograms> {
+        STEPS.missing_programs(self.machine.runner.as_ref())
     }
 
     fn collect_system_logs(&self) -> Vec<LogFile> {
@@ -152,20 +187,123 @@ impl HardwareManager for GenericHardwareManager {
     }
 }
 
-/// `raid.apply_configuration`: the config comes in the step's args.
-fn apply_configuration(m: &Machine, call: &StepCall) -> Result<Value, AgentError> {
-    let Some(raid_config) = call.args.get("raid_config") else {
-        return Err(AgentError::new(
-            hwmgr::ErrorKind::InvalidCommandParamsError,
-            "raid.apply_configuration needs the argument raid_config (a target_raid_config)",
-        ));
-    };
-    let delete_existing = crate::raid::delete_existing_arg(&call.args)?;
-    crate::raid::apply_configuration(m, call, raid_config, delete_existing)
+/// `raid.create_configuration`: `node["target_raid_config"]`, software RAID only.
+fn create_configuration(m: &GenericHardwareManager, call: &StepCall) -> Result<Value, AgentError> {
+    if let Some(config) = call.node_field("target_raid_config") {
+        decline_hardware_raid(config)?;
+    }
+    crate::raid::create_configuration(&m.machine, call)
 }
 
-fn apply_configuration_step() -> Step {
-    Step::new("raid", "apply_configuration", 0)
-        .arg("raid_config", "The RAID configuration to apply.", true)
-        .arg("delete_existing", "Setting this to 'True' indicates to delete existing RAID configuration prior to creating the new configuration. Default value is 'True'.", false)
+/// `raid.apply_configuration`: the config comes in the step's args.
+fn apply_configuration(m: &GenericHardwareManager, call: &StepCall) -> Result<Value, AgentError> {
+    let args = ApplyConfigurationArgs::from_call(call)?;
+    decline_hardware_raid(&args.raid_config)?;
+    crate::raid::apply_configuration(&m.machine, call, &args.raid_config, args.delete_existing)
+}
+
+/// A configuration whose logical disks all leave out `"controller": "software"` asks for
+/// hardware RAID: not this manager's (see the module docs). A mix is left to the planner,
+/// which names the logical disk that lacks the key.
+fn decline_hardware_raid(config: &Value) -> Result<(), AgentError> {
+    let Some(lds) = config.get("logical_disks").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let software = |ld: &Value| ld.get("controller").and_then(Value::as_str) == Some("software");
+    if lds.is_empty() || lds.iter().any(software) {
+        return Ok(());
+    }
+    Err(AgentError::incompatible(
+        "the RAID configuration asks for hardware RAID (no logical disk has \"controller\": \
+         \"software\"), and this manager builds only Linux software RAID.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hwmgr::{ErrorKind, RecordingRunner, StepKind};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn manager(r: &RecordingRunner) -> GenericHardwareManager {
+        let host = hwmgr::Host::new("/nonexistent-fake-root");
+        GenericHardwareManager::new(Machine::new(host, Arc::new(r.clone())))
+    }
+
+    #[test]
+    fn hardware_raid_is_declined_before_anything_runs() {
+        let r = RecordingRunner::new();
+        let m = manager(&r);
+        let hw = json!({"logical_disks": [{"size_gb": 50, "raid_level": "1"},
+                                          {"size_gb": "MAX", "raid_level": "5", "controller": "Smart Array P440 in Slot 2"}]});
+        let call = StepCall::new(
+            StepKind::Clean,
+            json!({"target_raid_config": hw}),
+            json!([]),
+            Default::default(),
+        );
+        let e = m
+            .execute("create_configuration", &call)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.is_incompatible(), "{e}");
+        assert!(e.details.contains("asks for hardware RAID"), "{e}");
+        let mut args = serde_json::Map::new();
+        args.insert("raid_config".into(), hw);
+        let call = StepCall::new(StepKind::Deploy, json!({}), json!([]), args);
+        let e = m
+            .execute("apply_configuration", &call)
+            .unwrap()
+            .unwrap_err();
+        assert!(e.is_incompatible(), "{e}");
+        assert!(r.calls().is_empty(), "declining runs nothing");
+    }
+
+    #[test]
+    fn software_and_mixed_configurations_are_planned_here() {
+        for cfg in [
+            json!({"logical_disks": [{"size_gb": "MAX", "raid_level": "1", "controller": "software"}]}),
+            json!({"logical_disks": [{"size_gb": 10, "raid_level": "1", "controller": "software"},
+                                     {"size_gb": 10, "raid_level": "1"}]}),
+            json!({"logical_disks": []}),
+        ] {
+            assert_eq!(decline_hardware_raid(&cfg), Ok(()), "{cfg}");
+        }
+        // Mixed: the planner's own refusal, naming the logical disk.
+        let r = RecordingRunner::new();
+        let call = StepCall::new(
+            StepKind::Clean,
+            json!({"target_raid_config": {"logical_disks": [
+                {"size_gb": 10, "raid_level": "1", "controller": "software"},
+                {"size_gb": 10, "raid_level": "1"}]}}),
+            json!([]),
+            Default::default(),
+        );
+        let e = manager(&r)
+            .execute("create_configuration", &call)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::SoftwareRAIDError, "{e}");
+    }
+
+    #[test]
+    fn steps_needing_missing_programs_are_named() {
+        let r = RecordingRunner::new();
+        assert!(manager(&r).missing_programs().is_empty());
+        r.without_program("mdadm");
+        let names: Vec<String> = manager(&r)
+            .missing_programs()
+            .iter()
+            .map(|m| m.step.clone())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "raid.delete_configuration",
+                "raid.apply_configuration",
+                "raid.create_configuration"
+            ]
+        );
+    }
 }

@@ -1,14 +1,51 @@
-//! `ProliantHardwareManager`: the [`HardwareManager`] the agent registers.
+//! `ProliantHardwareManager`: the [`HardwareManager`] the agent registers. Its steps are
+//! the declarations in [`STEPS`].
 
 use crate::erase::{erase_devices, EraseTiming};
 use crate::raid;
 use crate::ssacli;
 use hwmgr::{
-    AgentError, ErrorKind, HardwareManager, Runner, Step, StepCall, StepKind, Support, SupportLevel,
+    AgentError, ApplyConfigurationArgs, ErrorKind, HardwareManager, MissingPrograms, Offer, Runner,
+    Step, StepCall, StepDecl, StepKind, StepTable, Support, SupportLevel,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// proliantutils' flags (`proliantutils/ipa_hw_manager/hardware_manager.py`): priority 0
+/// (manual cleaning only), no `abortable`. The firmware (SUM) steps are not offered: this
+/// agent cannot run them.
+pub const STEPS: &[StepDecl<ProliantHardwareManager>] = &[
+    StepDecl {
+        interface: "raid",
+        name: "create_configuration",
+        offers: &[Offer::clean(0)],
+        argsinfo: &[],
+        requires: &[ssacli::PROGRAM],
+        run: ProliantHardwareManager::create_configuration,
+    },
+    StepDecl {
+        interface: "raid",
+        name: "delete_configuration",
+        offers: &[Offer::clean(0)],
+        argsinfo: &[],
+        requires: &[ssacli::PROGRAM],
+        run: ProliantHardwareManager::delete_configuration,
+    },
+    StepDecl {
+        interface: "deploy",
+        name: "erase_devices",
+        offers: &[Offer::clean(0)],
+        argsinfo: &[],
+        requires: &[ssacli::PROGRAM],
+        run: ProliantHardwareManager::erase_devices,
+    },
+    StepDecl::raid_apply_configuration(
+        &[Offer::deploy(0)],
+        &[ssacli::PROGRAM],
+        ProliantHardwareManager::apply_configuration,
+    ),
+];
 
 /// The HPE Smart Array manager. Cheap to build; it runs nothing until asked.
 pub struct ProliantHardwareManager {
@@ -47,26 +84,36 @@ impl ProliantHardwareManager {
     /// `raid.create_configuration`: `node["target_raid_config"]`; nothing to do (and `{}`
     /// returned) when it is missing or empty, as IPA's ProLiant manager does.
     pub fn create_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
-        let kind = error_kind(call);
         let cfg = call
             .node_field("target_raid_config")
             .cloned()
             .unwrap_or(json!({}));
+        decline_software_raid(&cfg)?;
         if cfg.as_object().is_some_and(|o| o.is_empty()) {
             tracing::info!("target_raid_config is empty; no Smart Array logical drive to create");
             return Ok(json!({}));
         }
-        raid::create(self.runner(), kind, &cfg)
+        raid::create(self.runner(), call.error_kind(), &cfg)
     }
 
     pub fn delete_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
-        raid::delete(self.runner(), error_kind(call))
+        if let Some(cfg) = call.node_field("target_raid_config") {
+            decline_software_raid(cfg)?;
+        }
+        raid::delete(self.runner(), call.error_kind())
     }
 
     pub fn apply_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
-        let (cfg, delete_existing) = raid::apply_args(&call.args)
-            .map_err(|e| AgentError::new(ErrorKind::InvalidCommandParamsError, e))?;
-        raid::apply(self.runner(), error_kind(call), &cfg, delete_existing)
+        if let Some(cfg) = call.args.get("raid_config") {
+            decline_software_raid(cfg)?;
+        }
+        let args = ApplyConfigurationArgs::from_call(call)?;
+        raid::apply(
+            self.runner(),
+            call.error_kind(),
+            &args.raid_config,
+            args.delete_existing,
+        )
     }
 
     pub fn erase_devices(&self, _call: &StepCall) -> Result<Value, AgentError> {
@@ -74,13 +121,16 @@ impl ProliantHardwareManager {
     }
 }
 
-/// Step failures carry the class of the step family the conductor is running.
-fn error_kind(call: &StepCall) -> ErrorKind {
-    match call.kind {
-        Some(StepKind::Deploy) => ErrorKind::DeploymentError,
-        Some(StepKind::Service) => ErrorKind::ServicingError,
-        Some(StepKind::Clean) | None => ErrorKind::CleaningError,
+/// A config that asks only for software RAID is the generic manager's job: decline, so
+/// dispatch falls through to it (IPA's ProLiant manager would grab it and fail).
+fn decline_software_raid(config: &Value) -> Result<(), AgentError> {
+    if is_software_only(config) {
+        return Err(AgentError::incompatible(
+            "the RAID configuration asks for software RAID (controller: software), which is \
+             the generic manager's.",
+        ));
     }
+    Ok(())
 }
 
 impl HardwareManager for ProliantHardwareManager {
@@ -122,7 +172,8 @@ impl HardwareManager for ProliantHardwareManager {
         if raid.is_empty() {
             let all: Vec<&str> = server.controllers.iter().map(|c| c.id.as_str()).collect();
             return Support::none(format!(
-                "every controller is in HBA mode ({})",
+                "every controller is in HBA mode ({}); switch one to RAID mode to build \
+                 logical drives",
                 all.join(", ")
             ));
         }
@@ -135,51 +186,16 @@ impl HardwareManager for ProliantHardwareManager {
         )
     }
 
-    /// proliantutils' flags: priority 0 (manual cleaning only), no `abortable`. The
-    /// firmware (SUM) steps are not offered: this agent cannot run them.
     fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {
-        match kind {
-            StepKind::Clean => vec![
-                Step::new("raid", "create_configuration", 0),
-                Step::new("raid", "delete_configuration", 0),
-                Step::new("deploy", "erase_devices", 0),
-            ],
-            StepKind::Deploy => vec![Step::new("raid", "apply_configuration", 0)
-                .arg("raid_config", "The RAID configuration to apply.", true)
-                .arg(
-                    "delete_existing",
-                    "Setting this to 'True' indicates to delete existing RAID configuration \
-                     prior to creating the new configuration. Default value is 'True'.",
-                    false,
-                )],
-            StepKind::Service => Vec::new(),
-        }
+        STEPS.steps(kind)
     }
 
     fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
-        // A config that asks only for software RAID is the generic manager's job: decline,
-        // so dispatch falls through to it (IPA's ProLiant manager would grab it and fail).
-        if matches!(
-            method,
-            "create_configuration" | "delete_configuration" | "apply_configuration"
-        ) {
-            let config = match method {
-                "apply_configuration" => call.args.get("raid_config"),
-                _ => call.node_field("target_raid_config"),
-            };
-            if config.is_some_and(is_software_only) {
-                return Some(Err(AgentError::incompatible(
-                    "the RAID config asks for software RAID (controller: software); that is the generic manager's",
-                )));
-            }
-        }
-        Some(match method {
-            "create_configuration" => self.create_configuration(call),
-            "delete_configuration" => self.delete_configuration(call),
-            "apply_configuration" => self.apply_configuration(call),
-            "erase_devices" => self.erase_devices(call),
-            _ => return None,
-        })
+        STEPS.execute(self, method, call)
+    }
+
+    fn missing_programs(&self) -> Vec<MissingPrograms> {
+        STEPS.missing_programs(self.runner())
     }
 }
 

@@ -7,7 +7,7 @@ use crate::config::validate;
 use crate::model::{Array, Controller, PhysicalDrive, Server};
 use crate::ssacli;
 use hwmgr::{AgentError, ErrorKind, Runner};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The controllers that can build logical drives, or the reason there are none.
 pub fn raid_controllers(server: &Server) -> Result<Vec<&Controller>, String> {
@@ -361,21 +361,4 @@ pub fn apply(
     delete_on(runner, kind, &server)?;
     let server = ssacli::read_server(runner, kind)?;
     create_on(runner, kind, raid_config, server)
-}
-
-/// Reads the `raid_config`/`delete_existing` step arguments.
-pub fn apply_args(args: &Map<String, Value>) -> Result<(Value, bool), String> {
-    let cfg = args
-        .get("raid_config")
-        .filter(|v| !v.is_null())
-        .cloned()
-        .ok_or("the 'raid_config' argument is required")?;
-    let delete = match args.get("delete_existing") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
-        Some(v) => return Err(format!("'delete_existing' must be true or false, got {v}")),
-    };
-    Ok((cfg, delete))
 }

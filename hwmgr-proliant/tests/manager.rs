@@ -36,7 +36,8 @@ fn support_needs_ssacli_and_a_raid_mode_controller() {
     assert_eq!(s.level, SupportLevel::NONE);
     assert_eq!(
         s.reason,
-        "every controller is in HBA mode (Smart Array P822 in Slot 3)"
+        "every controller is in HBA mode (Smart Array P822 in Slot 3); switch one to RAID \
+         mode to build logical drives"
     );
 
     let r = RecordingRunner::new();
@@ -115,14 +116,40 @@ fn apply_deletes_then_creates() {
 
 #[test]
 fn apply_without_delete_only_creates() {
-    let r = runner_with(&[NO_ARRAYS, "p822_slot2_raid5_100gb_4_unassigned.txt"]);
-    let call = deploy_call(json!({"delete_existing": false,
-        "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
-    manager(&r)
-        .execute("apply_configuration", &call)
-        .unwrap()
-        .unwrap();
-    assert_eq!(actions(&r).len(), 1);
+    // delete_existing is read as oslo's bool_from_string, like the generic manager reads it.
+    for no in [
+        json!(false),
+        json!("false"),
+        json!("No"),
+        json!("0"),
+        json!(0),
+        json!("off"),
+    ] {
+        let r = runner_with(&[NO_ARRAYS, "p822_slot2_raid5_100gb_4_unassigned.txt"]);
+        let call = deploy_call(json!({"delete_existing": no,
+            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
+        manager(&r)
+            .execute("apply_configuration", &call)
+            .unwrap()
+            .unwrap();
+        assert_eq!(actions(&r).len(), 1, "{no}: {:?}", actions(&r));
+    }
+}
+
+#[test]
+fn apply_refuses_a_delete_existing_that_is_not_a_boolean() {
+    for bad in [json!("maybe"), json!(2), json!([]), json!({})] {
+        let r = runner_with(&[RAID1_558]);
+        let call = deploy_call(json!({"delete_existing": bad,
+            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
+        let e = manager(&r)
+            .execute("apply_configuration", &call)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, hwmgr::ErrorKind::InvalidCommandParamsError, "{bad}");
+        assert!(e.details.contains("delete_existing"), "{}", e.details);
+        assert!(r.lines().is_empty(), "nothing ran for {bad}");
+    }
 }
 
 #[test]
