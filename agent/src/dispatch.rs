@@ -5,6 +5,7 @@
 //! Beyond IPA: when nothing provides a method, the error says which steps ARE available and
 //! why each declined manager was not loaded (the "step not found" pain).
 
+use hwmgr::text::clause;
 use hwmgr::{AgentError, ErrorKind, HardwareManager, Step, StepCall, StepKind, Support};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -153,7 +154,7 @@ impl Dispatcher {
                     incompatible.push(format!(
                         "{}: {}",
                         m.manager.class_name(),
-                        sentence_part(&e.details)
+                        clause(&e.details)
                     ));
                 }
                 Some(other) => return other,
@@ -255,24 +256,18 @@ impl Dispatcher {
                 m.manager.class_name(),
                 m.support.level,
                 m.manager.version(),
-                sentence_part(&m.support.reason)
+                clause(&m.support.reason)
             )
         });
         let declined = self.declined.iter().map(|d| {
             format!(
                 "{}: not loaded: {}",
                 d.class_name,
-                sentence_part(&d.support.reason)
+                clause(&d.support.reason)
             )
         });
         loaded.chain(declined).collect()
     }
-}
-
-/// A reason as part of a longer sentence: without its own final period, so joining never
-/// prints "..".
-fn sentence_part(reason: &str) -> &str {
-    reason.trim_end().trim_end_matches('.')
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::model::{DiskType, Server};
 use crate::ssacli;
+use hwmgr::text::clause;
 use hwmgr::{AgentError, ErrorKind, Runner};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
@@ -79,7 +80,7 @@ pub fn erase_devices(runner: &dyn Runner, timing: EraseTiming) -> Result<Value, 
                              already started: {}",
                             d.id,
                             c.id,
-                            ssacli::describe_failure(&e),
+                            clause(&ssacli::describe_failure(&e)),
                             names(&started)
                         ),
                     ))
@@ -162,7 +163,7 @@ fn wait(
                      controller; wait for it (ssacli controller all show config detail) and \
                      retry the step. Drives started by this step: {}",
                     elapsed.as_secs(),
-                    busy.join("; "),
+                    clause(&busy.join("; ")),
                     names(started)
                 ),
             ));
@@ -207,7 +208,7 @@ fn report(server: &Server, started: &[(String, String)]) -> Result<Value, AgentE
             KIND,
             format!(
                 "the controller reports a failed erase: {}. Check the drives and retry the step",
-                failed.join("; ")
+                clause(&failed.join("; "))
             ),
         ));
     }

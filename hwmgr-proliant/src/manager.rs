@@ -4,6 +4,7 @@
 use crate::erase::{erase_devices, EraseTiming};
 use crate::raid;
 use crate::ssacli;
+use hwmgr::text::sentence;
 use hwmgr::{
     AgentError, ApplyConfigurationArgs, ErrorKind, HardwareManager, MissingPrograms, Offer, Runner,
     Step, StepCall, StepDecl, StepKind, StepTable, Support, SupportLevel,
@@ -93,14 +94,14 @@ impl ProliantHardwareManager {
             tracing::info!("target_raid_config is empty; no Smart Array logical drive to create");
             return Ok(json!({}));
         }
-        raid::create(self.runner(), call.error_kind(), &cfg)
+        raid::create(self.runner(), call.error_kind(), &cfg).map_err(one_sentence)
     }
 
     pub fn delete_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
         if let Some(cfg) = call.node_field("target_raid_config") {
             decline_software_raid(cfg)?;
         }
-        raid::delete(self.runner(), call.error_kind())
+        raid::delete(self.runner(), call.error_kind()).map_err(one_sentence)
     }
 
     pub fn apply_configuration(&self, call: &StepCall) -> Result<Value, AgentError> {
@@ -114,11 +115,19 @@ impl ProliantHardwareManager {
             &args.raid_config,
             args.delete_existing,
         )
+        .map_err(one_sentence)
     }
 
     pub fn erase_devices(&self, _call: &StepCall) -> Result<Value, AgentError> {
-        erase_devices(self.runner(), self.erase_timing)
+        erase_devices(self.runner(), self.erase_timing).map_err(one_sentence)
     }
+}
+
+/// Step errors reach the operator as sentences ending with exactly one full stop, whatever
+/// the tool output they quote ends with.
+fn one_sentence(mut e: AgentError) -> AgentError {
+    e.details = sentence(&e.details);
+    e
 }
 
 /// A config that asks only for software RAID is the generic manager's job: decline, so

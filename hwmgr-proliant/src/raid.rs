@@ -6,6 +6,7 @@ use crate::allocate::{allocate, creation_order, Placement, Target};
 use crate::config::validate;
 use crate::model::{Array, Controller, PhysicalDrive, Server};
 use crate::ssacli;
+use hwmgr::text::clause;
 use hwmgr::{AgentError, ErrorKind, Runner};
 use serde_json::{json, Value};
 
@@ -82,7 +83,7 @@ fn create_on(
     mut server: Server,
 ) -> Result<Value, AgentError> {
     let plan = plan(&server, raid_config)
-        .map_err(|e| AgentError::new(kind, format!("{e}. Nothing was created.")))?;
+        .map_err(|e| AgentError::new(kind, format!("{}. Nothing was created.", clause(&e))))?;
     for line in describe_plan(&plan) {
         tracing::info!("Smart Array RAID plan: {line}");
     }
@@ -101,7 +102,7 @@ fn create_on(
                     done.join("; ")
                 )
             };
-            AgentError::new(kind, format!("{msg}. {so_far}"))
+            AgentError::new(kind, format!("{}. {so_far}", clause(&msg)))
         };
         let before = server.wwns();
         let (cmd, array) = match &p.target {
@@ -356,8 +357,12 @@ pub fn apply(
     if !delete_existing {
         return create_on(runner, kind, raid_config, server);
     }
-    plan(&after_delete(&server), raid_config)
-        .map_err(|e| AgentError::new(kind, format!("{e}. Nothing was deleted or created.")))?;
+    plan(&after_delete(&server), raid_config).map_err(|e| {
+        AgentError::new(
+            kind,
+            format!("{}. Nothing was deleted or created.", clause(&e)),
+        )
+    })?;
     delete_on(runner, kind, &server)?;
     let server = ssacli::read_server(runner, kind)?;
     create_on(runner, kind, raid_config, server)

@@ -2,6 +2,7 @@
 //! one place that runs them and turns failures into operator-facing errors.
 
 use crate::model::{ModelError, Server};
+use hwmgr::text::clause;
 use hwmgr::{AgentError, Cmd, CommandError, ErrorKind, Runner};
 use std::time::Duration;
 
@@ -103,6 +104,7 @@ pub fn describe_failure(e: &CommandError) -> String {
         text.push_str(&format!("; stdout: {short}"));
     }
     if format!("{}{}", e.stdout, e.stderr).contains("No controllers detected") {
+        text.truncate(clause(&text).len());
         text.push_str(
             ". ssacli sees no Smart Array controller: check that the controller is enabled \
              and that the hpsa and sg kernel modules are loaded",

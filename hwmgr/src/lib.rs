@@ -13,6 +13,7 @@ pub mod manager;
 pub mod raid_config;
 pub mod runner;
 pub mod step;
+pub mod text;
 
 pub use blockdev::{list_block_devices, BlockDevice, DevType};
 pub use error::{AgentError, ErrorKind, Result};

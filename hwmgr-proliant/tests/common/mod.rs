@@ -1,7 +1,8 @@
 //! Shared test helpers: fixtures and a scripted `ssacli`.
 #![allow(dead_code)]
 
-use hwmgr::{RecordingRunner, StepCall, StepKind};
+use hwmgr::text::{is_one_sentence_end, sentence};
+use hwmgr::{AgentError, HardwareManager, RecordingRunner, Step, StepCall, StepKind, Support};
 use hwmgr_proliant::ProliantHardwareManager;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -28,10 +29,66 @@ pub fn runner_with(dumps: &[&str]) -> RecordingRunner {
     r
 }
 
-pub fn manager(r: &RecordingRunner) -> ProliantHardwareManager {
-    ProliantHardwareManager::new(Arc::new(r.clone()))
-        .with_erase_poll_interval(Duration::ZERO)
-        .with_erase_timeout(Duration::from_secs(5))
+pub fn manager(r: &RecordingRunner) -> Checked {
+    Checked(
+        ProliantHardwareManager::new(Arc::new(r.clone()))
+            .with_erase_poll_interval(Duration::ZERO)
+            .with_erase_timeout(Duration::from_secs(5)),
+    )
+}
+
+/// The manager under test, scanning every message it gives the operator: a step error's
+/// details end with exactly one full stop and never show "..", and a support reason (a
+/// clause the agent puts inside a sentence) has no doubled full stop either. Every test
+/// that goes through [`manager`] checks its messages this way.
+pub struct Checked(pub ProliantHardwareManager);
+
+impl Checked {
+    pub fn with_erase_timeout(self, timeout: Duration) -> Self {
+        Checked(self.0.with_erase_timeout(timeout))
+    }
+}
+
+impl std::ops::Deref for Checked {
+    type Target = ProliantHardwareManager;
+    fn deref(&self) -> &ProliantHardwareManager {
+        &self.0
+    }
+}
+
+impl HardwareManager for Checked {
+    fn class_name(&self) -> &str {
+        self.0.class_name()
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn version(&self) -> &str {
+        self.0.version()
+    }
+    fn evaluate_support(&self) -> Support {
+        let s = self.0.evaluate_support();
+        assert!(
+            is_one_sentence_end(&sentence(&s.reason)),
+            "doubled full stop in the support reason: {:?}",
+            s.reason
+        );
+        s
+    }
+    fn steps(&self, kind: StepKind, call: &StepCall) -> Vec<Step> {
+        self.0.steps(kind, call)
+    }
+    fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
+        let out = self.0.execute(method, call);
+        if let Some(Err(e)) = &out {
+            assert!(
+                is_one_sentence_end(&e.details),
+                "{method}: the message must end with exactly one full stop and have no \"..\": {:?}",
+                e.details
+            );
+        }
+        out
+    }
 }
 
 pub fn clean_call(target_raid_config: Value) -> StepCall {
