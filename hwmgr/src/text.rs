@@ -4,7 +4,7 @@
 
 /// `s` as a clause inside a longer sentence: without trailing whitespace or full stops.
 pub fn clause(s: &str) -> &str {
-    s.trim_end().trim_end_matches('.').trim_end()
+    s.trim_end_matches(|c: char| c == '.' || c.is_whitespace())
 }
 
 /// `s` as a complete sentence: ending with exactly one full stop.
@@ -35,7 +35,7 @@ mod tests {
         assert_eq!(clause(""), "");
         assert_eq!(sentence("Nothing was created"), "Nothing was created.");
         assert_eq!(sentence("Nothing was created."), "Nothing was created.");
-        assert_eq!(sentence("stderr: x. . "), "stderr: x. .");
+        assert_eq!(sentence("stderr: x. . "), "stderr: x.");
         assert_eq!(
             format!("{}. Nothing was created.", clause("Unable to find it.")),
             "Unable to find it. Nothing was created."
