@@ -10,7 +10,7 @@
 //! capacity answer for a shared array (the `size=?` probe), which cannot be asked about
 //! an array that does not exist yet.
 
-use crate::config::{min_disks, LdRequest, Size};
+use crate::config::{drive_count_problem, min_disks, LdRequest, Size};
 use crate::model::{Controller, PhysicalDrive, Server};
 
 /// Where a planned logical disk goes.
@@ -95,12 +95,13 @@ fn raw_use(level: &str, drives: usize, size: u64) -> Option<u64> {
     (data > 0).then(|| size.saturating_mul(drives as u64).div_ceil(data))
 }
 
-/// Whether an array of `drives` drives can hold a logical disk of `level`.
+/// Whether an array of `drives` drives can hold a logical disk of `level`: the level's
+/// drive-count rules, and RAID 1 shares only a two-drive array (proliantutils'
+/// `_sort_shared_logical_disks`).
 fn level_fits(level: &str, drives: usize) -> bool {
     match level {
         "1" => drives == 2,
-        "1+0" | "10" => drives >= 4 && drives.is_multiple_of(2),
-        other => min_disks(other).is_some_and(|m| drives >= m),
+        other => min_disks(other).is_some() && drive_count_problem(other, drives).is_none(),
     }
 }
 

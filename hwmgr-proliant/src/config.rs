@@ -107,6 +107,62 @@ pub fn smart_array_min_disks(level: RaidLevel) -> Option<usize> {
     }
 }
 
+/// Why a Smart Array cannot build `level` (as written) from `count` drives; `None` when it
+/// can, or when the level is not one it builds (validation names that separately).
+///
+/// proliantutils checks only the minimum (`proliantutils/hpssa/manager.py: validate`,
+/// `RAID_LEVEL_MIN_DISKS`) and leaves the rest to the controller, which then refuses a
+/// logical disk after the earlier ones of the configuration were created. We check the
+/// controller's rules up front (HPE's Smart Array documentation; proliantutils'
+/// `_sort_shared_logical_disks` relies on the first): a mirror pairs its drives, so RAID 1
+/// and 1+0 take an even count; RAID 50 and 60 stripe over two or more parity groups of
+/// equal size, each of at least 3 (RAID 50) or 4 (RAID 60) drives.
+pub fn drive_count_problem(level: &str, count: usize) -> Option<String> {
+    let parsed = RaidLevel::parse_lenient(level)?;
+    let min = smart_array_min_disks(parsed)?;
+    if count < min {
+        return Some(format!(
+            "RAID level {level} requires at least {min} disks, {count} requested"
+        ));
+    }
+    match parsed {
+        RaidLevel::Raid1 | RaidLevel::Raid10 if !count.is_multiple_of(2) => Some(format!(
+            "RAID level {level} needs an even number of disks (the controller mirrors them in \
+             pairs), {count} requested"
+        )),
+        RaidLevel::Raid50 | RaidLevel::Raid60 => {
+            let group = parity_group_min(parsed);
+            let examples: Vec<String> = (min..)
+                .filter(|n| splits_into_parity_groups(*n, group))
+                .take(5)
+                .map(|n| n.to_string())
+                .collect();
+            (!splits_into_parity_groups(count, group)).then(|| {
+                format!(
+                    "RAID level {level} needs a disk count that splits into two or more equal \
+                     parity groups of at least {group} disks ({}, ...), {count} requested",
+                    examples.join(", ")
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The smallest parity group of RAID 50 (a RAID 5 of 3) and RAID 60 (a RAID 6 of 4).
+fn parity_group_min(level: RaidLevel) -> usize {
+    if level == RaidLevel::Raid60 {
+        4
+    } else {
+        3
+    }
+}
+
+/// Whether `count` drives form two or more equal groups of at least `group_min` each.
+fn splits_into_parity_groups(count: usize, group_min: usize) -> bool {
+    (2..=count / group_min).any(|groups| count.is_multiple_of(groups))
+}
+
 /// Sizes from 2^40 GiB up cannot be a real logical drive (and would overflow as MiB).
 const MAX_SIZE_GB: u64 = 1 << 40;
 
@@ -331,14 +387,13 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             None
         }
     };
-    // Drive counts against the level's minimum; an explicit list must agree with an
-    // explicit count (proliantutils checks only the count and lets the controller fail).
-    if let Some(min) = min_disks(&raid_level) {
+    // Drive counts against the level's rules ([`drive_count_problem`]); an explicit list
+    // must agree with an explicit count (proliantutils checks only the minimum count and
+    // lets the controller fail).
+    if min_disks(&raid_level).is_some() {
         let count = number_of_physical_disks.or(physical_disks.as_ref().map(Vec::len));
-        if let Some(c) = count.filter(|c| *c < min) {
-            errs.push(format!(
-                "RAID level {raid_level} requires at least {min} disks, {c} requested"
-            ));
+        if let Some(problem) = count.and_then(|c| drive_count_problem(&raid_level, c)) {
+            errs.push(problem);
         }
         if let (Some(c), Some(list)) = (number_of_physical_disks, &physical_disks) {
             if c != list.len() {
@@ -421,6 +476,68 @@ mod tests {
         assert_eq!((r[0].size.mb(), r[1].size.mb()), (Some(51200), None));
         assert_eq!((r[0].disk_count(), r[1].disk_count()), (4, 6));
         assert!(r[0].share && !r[1].share);
+    }
+
+    /// The drive counts each level takes on a Smart Array, from 1 to 16 drives.
+    #[test]
+    fn drive_counts_per_level() {
+        let valid = |level: &str| -> Vec<usize> {
+            (1..=16)
+                .filter(|n| drive_count_problem(level, *n).is_none())
+                .collect()
+        };
+        assert_eq!(valid("0"), (1..=16).collect::<Vec<_>>());
+        assert_eq!(valid("1"), [2, 4, 6, 8, 10, 12, 14, 16]);
+        assert_eq!(valid("1+0"), [4, 6, 8, 10, 12, 14, 16]);
+        assert_eq!(valid("10"), valid("1+0"));
+        assert_eq!(valid("5"), (3..=16).collect::<Vec<_>>());
+        assert_eq!(valid("6"), (4..=16).collect::<Vec<_>>());
+        assert_eq!(valid("5+0"), [6, 8, 9, 10, 12, 14, 15, 16]);
+        assert_eq!(valid("50"), valid("5+0"));
+        assert_eq!(valid("6+0"), [8, 10, 12, 14, 15, 16]);
+        assert_eq!(valid("60"), valid("6+0"));
+        assert_eq!(drive_count_problem("JBOD", 3), None, "not a level we build");
+        assert_eq!(
+            drive_count_problem("1", 3).unwrap(),
+            "RAID level 1 needs an even number of disks (the controller mirrors them in \
+             pairs), 3 requested"
+        );
+        assert_eq!(
+            drive_count_problem("5+0", 7).unwrap(),
+            "RAID level 5+0 needs a disk count that splits into two or more equal parity \
+             groups of at least 3 disks (6, 8, 9, 10, 12, ...), 7 requested"
+        );
+        assert_eq!(
+            drive_count_problem("60", 9).unwrap(),
+            "RAID level 60 needs a disk count that splits into two or more equal parity \
+             groups of at least 4 disks (8, 10, 12, 14, 15, ...), 9 requested"
+        );
+        assert_eq!(
+            drive_count_problem("6", 3).unwrap(),
+            "RAID level 6 requires at least 4 disks, 3 requested"
+        );
+    }
+
+    #[test]
+    fn drive_count_rules_apply_to_counts_and_lists() {
+        let e = errs(json!({"logical_disks": [
+            {"raid_level": "1", "size_gb": 10, "number_of_physical_disks": 3},
+            {"raid_level": "1+0", "size_gb": 10,
+             "physical_disks": ["1I:1:1", "1I:1:2", "1I:1:3", "1I:1:4", "1I:1:5"]},
+            {"raid_level": "1", "size_gb": 10, "number_of_physical_disks": 4},
+        ]}));
+        assert!(
+            e.contains("logical disk #1: RAID level 1 needs an even number"),
+            "{e}"
+        );
+        assert!(
+            e.contains("logical disk #2: RAID level 1+0 needs an even number"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("#3"),
+            "four drives make a Smart Array RAID 1(+0): {e}"
+        );
     }
 
     #[test]

@@ -12,9 +12,12 @@
 //!
 //! # Steps
 //!
+//! Declared once each in [`manager::STEPS`]:
+//!
 //! * clean: `raid.create_configuration`, `raid.delete_configuration`,
 //!   `deploy.erase_devices`, priority 0, no `abortable`, no `argsinfo` (as proliantutils);
-//! * deploy: `raid.apply_configuration(raid_config, delete_existing=true)`.
+//! * deploy: `raid.apply_configuration(raid_config, delete_existing=true)`, the shared
+//!   declaration of the contract.
 //!
 //! The SUM firmware steps (`update_firmware_sum`, `flash_firmware_sum`) are not offered.
 //!
@@ -58,7 +61,17 @@
 //! 11. **Messages** keep proliantutils' key phrases (`Unable to find controller named
 //!     ...`, `Not enough physical disks were found to create logical disk of size ...`,
 //!     `Newly created logical disk with raid_level ... not found`, `unknown size ...`)
-//!     without the doubled final period, and add what to do next.
+//!     without the doubled final period, and add what to do next. Every step error ends
+//!     with exactly one full stop whatever the quoted tool output ends with
+//!     ([`hwmgr::text`]); the tests check every message the test vectors produce.
+//! 12. **Drive counts.** proliantutils checks only each level's minimum and lets the
+//!     controller refuse the rest, after earlier logical disks were created. We refuse up
+//!     front what the controller refuses ([`config::drive_count_problem`]): RAID 1 and 1+0
+//!     on an odd count, RAID 5+0/6+0 on a count that does not split into two or more
+//!     equal parity groups of at least 3/4 drives, and every level below its minimum.
+//! 13. **Hardware RAID asked, this manager not loaded** (HBA mode only, unreadable
+//!     `ssacli` output, no `ssacli`): the generic manager declines a configuration without
+//!     `controller: software`, so the conductor's error carries this manager's reason.
 //!
 //! # Validate and plan first
 //!
@@ -77,8 +90,10 @@
 //! holding them is used; `controller` without `physical_disks` restricts automatic
 //! selection to that controller; `number_of_physical_disks` and `physical_disks` must
 //! agree, and a shared disk joins only an array with that many drives (and with a
-//! drive count its RAID level allows); `JBOD` and `2` are rejected with a reason; a controller without a `Slot`
-//! property is addressed by the number in its name (`... in Slot 2`).
+//! drive count its RAID level allows); `JBOD` and `2` are rejected with a reason; a
+//! controller without a `Slot` property is addressed by the number in its name
+//! (`... in Slot 2`); `delete_existing` is read with oslo's `bool_from_string` like every
+//! other manager's ([`hwmgr::boolean`]).
 
 pub mod allocate;
 pub mod config;

@@ -169,3 +169,29 @@ fn controller_restricts_automatic_selection() {
     .unwrap_err();
     assert!(e.contains("have RAID enabled"), "{e}");
 }
+
+/// A shared logical disk joins a planned array only with a drive count its level takes:
+/// RAID 5+0 shares a 6-drive array (two parity groups of 3), not a 7-drive one.
+#[test]
+fn sharing_follows_the_drive_count_rules() {
+    let s = server("p822_slot2_no_arrays_7_unassigned.txt");
+    let shared = |n: usize| {
+        plan(
+            &s,
+            &json!({"logical_disks": [
+            {"size_gb": 10, "raid_level": "0", "number_of_physical_disks": n, "share_physical_disks": true},
+            {"size_gb": 10, "raid_level": "5+0", "share_physical_disks": true}]}),
+        )
+    };
+    let p = shared(6).unwrap();
+    assert!(
+        matches!(p.placements[1].target, Target::SharedWith { .. }),
+        "{:?}",
+        p.placements[1]
+    );
+    let e = shared(7).unwrap_err();
+    assert!(
+        e.contains("no array planned by another shared logical disk can hold it"),
+        "{e}"
+    );
+}

@@ -498,3 +498,88 @@ fn tv16_capacity_probe() {
         ["ssacli controller slot=2 array A create type=logicaldrive raid=50 size=?"]
     );
 }
+
+/// Drive counts the controller refuses (RAID 1 on three drives, ...), asked for as the
+/// second logical disk: proliantutils creates the first one and then the controller refuses
+/// the second; here nothing is created, and `apply_configuration` deletes nothing.
+#[test]
+fn drive_counts_the_controller_refuses_change_nothing() {
+    for (bad, want) in [
+        (
+            json!({"size_gb": 50, "raid_level": "1", "number_of_physical_disks": 3}),
+            "RAID level 1 needs an even number of disks",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "1", "controller": SLOT2,
+                   "physical_disks": ["6I:1:5", "6I:1:6", "6I:1:7"]}),
+            "RAID level 1 needs an even number of disks",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "1+0", "number_of_physical_disks": 5}),
+            "RAID level 1+0 needs an even number of disks",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "5+0", "number_of_physical_disks": 7}),
+            "RAID level 5+0 needs a disk count that splits into two or more equal parity groups",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "6+0", "number_of_physical_disks": 9}),
+            "RAID level 6+0 needs a disk count that splits into two or more equal parity groups",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "5", "number_of_physical_disks": 2}),
+            "RAID level 5 requires at least 3 disks, 2 requested",
+        ),
+        (
+            json!({"size_gb": 50, "raid_level": "6", "number_of_physical_disks": 3}),
+            "RAID level 6 requires at least 4 disks, 3 requested",
+        ),
+    ] {
+        let cfg = json!({"logical_disks": [{"size_gb": 100, "raid_level": "5"}, bad]});
+        let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"]);
+        let e = manager(&r)
+            .execute("create_configuration", &clean_call(cfg.clone()))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::CleaningError, "{}", e.details);
+        assert!(e.details.contains("logical disk #2: "), "{}", e.details);
+        assert!(e.details.contains(want), "{want} not in {}", e.details);
+        assert!(e.details.ends_with("Nothing was created."), "{}", e.details);
+        assert_eq!(r.lines(), [C1_LINE], "{bad}");
+
+        let r = runner_with(&["p822_slot2_raid1_558gb_5_unassigned.txt"]);
+        let e = manager(&r)
+            .execute(
+                "apply_configuration",
+                &deploy_call(json!({"raid_config": cfg})),
+            )
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::DeploymentError, "{}", e.details);
+        assert!(e.details.contains(want), "{want} not in {}", e.details);
+        assert!(
+            e.details.ends_with("Nothing was deleted or created."),
+            "{}",
+            e.details
+        );
+        assert_eq!(r.lines(), [C1_LINE], "{bad}");
+    }
+}
+
+/// Four drives at RAID 1 are a count the controller takes (it builds RAID 1+0): sent as is.
+#[test]
+fn raid1_on_four_drives_reaches_the_controller() {
+    let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"]);
+    let cfg = json!({"logical_disks": [
+        {"size_gb": 50, "raid_level": "1", "number_of_physical_disks": 4}]});
+    // The scripted controller never shows a new logical drive, so the step fails after it.
+    let _ = manager(&r).execute("create_configuration", &clean_call(cfg));
+    let created = actions(&r);
+    assert_eq!(created.len(), 1, "{created:?}");
+    let drives = created[0]
+        .split(' ')
+        .find_map(|a| a.strip_prefix("drives="))
+        .unwrap();
+    assert_eq!(drives.split(',').count(), 4, "{created:?}");
+    assert!(created[0].ends_with(" raid=1 size=51200"), "{created:?}");
+}
