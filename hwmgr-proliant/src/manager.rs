@@ -17,36 +17,46 @@ use std::time::Duration;
 /// (manual cleaning only), no `abortable`. The firmware (SUM) steps are not offered: this
 /// agent cannot run them.
 pub const STEPS: &[StepDecl<ProliantHardwareManager>] = &[
-    StepDecl {
-        interface: "raid",
-        name: "create_configuration",
-        offers: &[Offer::clean(0)],
-        argsinfo: &[],
-        requires: &[ssacli::PROGRAM],
-        run: ProliantHardwareManager::create_configuration,
-    },
-    StepDecl {
-        interface: "raid",
-        name: "delete_configuration",
-        offers: &[Offer::clean(0)],
-        argsinfo: &[],
-        requires: &[ssacli::PROGRAM],
-        run: ProliantHardwareManager::delete_configuration,
-    },
-    StepDecl {
-        interface: "deploy",
-        name: "erase_devices",
-        offers: &[Offer::clean(0)],
-        argsinfo: &[],
-        requires: &[ssacli::PROGRAM],
-        run: ProliantHardwareManager::erase_devices,
-    },
+    clean_step(
+        "raid",
+        "create_configuration",
+        ProliantHardwareManager::create_configuration,
+    ),
+    clean_step(
+        "raid",
+        "delete_configuration",
+        ProliantHardwareManager::delete_configuration,
+    ),
+    clean_step(
+        "deploy",
+        "erase_devices",
+        ProliantHardwareManager::erase_devices,
+    ),
     StepDecl::raid_apply_configuration(
         &[Offer::deploy(0)],
-        &[ssacli::PROGRAM],
+        NEEDS_SSACLI,
         ProliantHardwareManager::apply_configuration,
     ),
 ];
+
+const NEEDS_SSACLI: &[&str] = &[ssacli::PROGRAM];
+const CLEAN_ONLY: &[Offer] = &[Offer::clean(0)];
+
+/// A clean step as proliantutils declares it: priority 0, no `abortable`, no `argsinfo`.
+const fn clean_step(
+    interface: &'static str,
+    name: &'static str,
+    run: fn(&ProliantHardwareManager, &StepCall) -> Result<Value, AgentError>,
+) -> StepDecl<ProliantHardwareManager> {
+    StepDecl {
+        interface,
+        name,
+        offers: CLEAN_ONLY,
+        argsinfo: &[],
+        requires: NEEDS_SSACLI,
+        run,
+    }
+}
 
 /// The HPE Smart Array manager. Cheap to build; it runs nothing until asked.
 pub struct ProliantHardwareManager {
