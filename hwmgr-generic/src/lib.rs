@@ -10,7 +10,7 @@ pub use manager::GenericHardwareManager;
 
 use hwmgr::{CmdOutput, CommandError, Host, Runner};
 use std::sync::Arc;
-use tools::{blockdev, partx, DevPath, MissingProgram, ToolCmd};
+use tools::{blockdev, partx, DevPath, ToolCmd};
 
 /// The machine a manager works on: where to read it from and how to run tools on it.
 #[derive(Clone)]
@@ -27,12 +27,6 @@ impl Machine {
     /// Runs a command of the table, its device arguments resolved under the host root.
     pub fn run(&self, cmd: &ToolCmd) -> Result<CmdOutput, CommandError> {
         self.runner.run(&cmd.resolve(&self.host))
-    }
-
-    /// The programs of [`tools::STEP_NEEDS`] this machine lacks, with the steps each one
-    /// disables.
-    pub fn missing_programs(&self) -> Vec<MissingProgram> {
-        tools::missing_programs(self.runner.as_ref(), tools::STEP_NEEDS)
     }
 
     /// After a disk's partition table was wiped on disk, tells the kernel to forget the old

@@ -18,9 +18,14 @@ use hwmgr::{
 };
 use serde_json::Value;
 
-/// Programs the RAID steps run: creating partitions and arrays, and undoing them.
-const RAID_CREATE_PROGRAMS: &[&str] = &["mdadm", "parted", "sgdisk", "partx", "wipefs"];
-const RAID_DELETE_PROGRAMS: &[&str] = &["mdadm", "parted", "wipefs"];
+/// Programs the RAID create runs (names of [`crate::tools::Program`]): `sgdisk -F` finds the
+/// first usable sector of an msdos label, and the rollback of a failed create wipes the new
+/// partition tables. Programs whose failure is only logged (`partx -av` and `udevadm settle`
+/// after partitioning, the re-read after a wipe) are not listed: their absence disables
+/// nothing. `raid.apply_configuration` deletes first by default; the delete's programs are
+/// among these.
+const RAID_CREATE_PROGRAMS: &[&str] = &["mdadm", "parted", "sgdisk", "wipefs"];
+const RAID_DELETE_PROGRAMS: &[&str] = &["mdadm", "wipefs", "parted"];
 
 /// Every step this manager offers, declared once: `steps()` and `execute()` both read it.
 pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
@@ -99,12 +104,10 @@ impl HardwareManager for GenericHardwareManager {
     }
 
     fn evaluate_support(&self) -> Support {
-        let mut reason =
-            "always loaded: Linux software RAID (mdadm) and disk metadata erase".to_string();
-        if let Some(missing) = crate::tools::describe_missing(&self.machine.missing_programs()) {
-            reason += &format!("; {missing}");
-        }
-        Support::new(SupportLevel::GENERIC, reason)
+        Support::new(
+            SupportLevel::GENERIC,
+            "always loaded: Linux software RAID (mdadm) and disk metadata erase",
+        )
     }
 
     fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {
@@ -125,8 +128,18 @@ impl HardwareManager for GenericHardwareManager {
         }
     }
 
+    /// The declared steps whose programs are missing, each program with the Debian package
+    /// that ships it (what to add to the ramdisk).
     fn missing_programs(&self) -> Vec<MissingPrograms> {
-        STEPS.missing_programs(self.machine.runner.as_ref())
+        let mut missing = STEPS.missing_programs(self.machine.runner.as_ref());
+        for step in &mut missing {
+            for program in &mut step.programs {
+                if let Some(p) = crate::tools::Program::from_name(program) {
+                    *program = format!("{program} (Debian package {})", p.package());
+                }
+            }
+        }
+        missing
     }
 
     fn collect_system_logs(&self) -> Vec<LogFile> {

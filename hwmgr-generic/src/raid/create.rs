@@ -10,8 +10,8 @@ use super::{delete, DeviceSource, LiveDevices};
 use crate::tools::parted::Start;
 use crate::tools::{mdadm, sgdisk, DevPath, Program, ToolCmd};
 use crate::Machine;
-use hwmgr::{AgentError, CmdOutput, ErrorKind, Result, StepCall};
-use serde_json::{json, Map, Value};
+use hwmgr::{CmdOutput, Result, StepCall};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// `raid.create_configuration`: builds `node["target_raid_config"]` (as IPA, the filtered
@@ -40,26 +40,6 @@ pub fn apply_configuration(
         raid_config,
         delete_existing,
     )
-}
-
-/// The `delete_existing` step argument: a boolean or a boolean-like string; default true.
-pub fn delete_existing_arg(args: &Map<String, Value>) -> Result<bool> {
-    match args.get("delete_existing") {
-        None | Some(Value::Null) => Ok(true),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
-            "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
-            _ => Err(AgentError::new(
-                ErrorKind::InvalidCommandParamsError,
-                format!("delete_existing must be a boolean, got {s:?}"),
-            )),
-        },
-        Some(o) => Err(AgentError::new(
-            ErrorKind::InvalidCommandParamsError,
-            format!("delete_existing must be a boolean, got {o}"),
-        )),
-    }
 }
 
 pub fn create_with(

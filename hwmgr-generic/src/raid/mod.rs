@@ -81,7 +81,7 @@ pub mod report;
 #[cfg(test)]
 mod tests;
 
-pub use create::{apply_configuration, create_configuration, delete_existing_arg, execute_plan};
+pub use create::{apply_configuration, create_configuration, execute_plan};
 pub use delete::{delete_configuration, delete_with};
 pub use plan::{plan_create, plan_create_with, BootMode, PartTable, Plan, PlanEnv};
 

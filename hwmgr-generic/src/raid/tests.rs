@@ -1,6 +1,6 @@
 //! Unit tests: hand-built block devices, scripted mdadm output, exact command lines.
 
-use super::create::{apply_with, create_with, delete_existing_arg, run_plan};
+use super::create::{apply_with, create_with, run_plan};
 use super::delete::run_delete;
 use super::mdadm::samples::*;
 use super::plan::{plan_inner, Action, ArrayName, BootMode, PartTable, Start};
@@ -1160,13 +1160,6 @@ fn apply_validates_first_then_deletes_then_creates() {
     // With delete: assemble/examine run first.
     let _ = apply_with(&m, &src, &node("uefi"), &cfg(vec![r1(json!(10))]), true);
     assert_eq!(r.lines()[0], "mdadm --assemble --scan");
-
-    let mut args = serde_json::Map::new();
-    assert!(delete_existing_arg(&args).unwrap());
-    args.insert("delete_existing".into(), json!("False"));
-    assert!(!delete_existing_arg(&args).unwrap());
-    args.insert("delete_existing".into(), json!(3));
-    assert!(delete_existing_arg(&args).is_err());
 }
 
 #[test]

@@ -6,16 +6,16 @@
 //! runs ([`ToolCmd::resolve`]); text is passed as given, so a value such as an array name
 //! can never be mistaken for a device. Nothing re-parses an argv.
 //!
-//! [`STEP_NEEDS`] says which steps need which programs; [`missing_programs`] checks them
-//! on the machine, and the manager's support explanation (start-up log, `ironic-agent
-//! steps`, "step not found") names what is missing and which steps that disables.
+//! Which steps need which programs is part of each step's declaration (`requires` in
+//! `crate::manager::STEPS`); [`Program::package`] names what to add to a ramdisk that lacks
+//! one.
 
 pub mod disk;
 pub mod mdadm;
 
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
 
-use hwmgr::{Cmd, Host, Runner};
+use hwmgr::{Cmd, Host};
 use std::fmt;
 
 /// A program the generic manager runs.
@@ -60,6 +60,11 @@ impl Program {
         }
     }
 
+    /// The program of the table called `name`.
+    pub fn from_name(name: &str) -> Option<Program> {
+        Program::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// The Debian package that ships it (what to add to a ramdisk that lacks it).
     pub fn package(self) -> &'static str {
         match self {
@@ -77,111 +82,6 @@ impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// The programs a step cannot run without. Programs whose failure a step only logs
-/// (`partx -av` and `udevadm settle` after partitioning, the partition-table re-read after
-/// a wipe) are not listed: their absence disables nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StepNeeds {
-    /// `interface.step`, e.g. `raid.create_configuration`.
-    pub step: &'static str,
-    pub programs: &'static [Program],
-}
-
-const CREATE: &[Program] = &[
-    Program::Mdadm,
-    Program::Parted,
-    // `sgdisk -F` finds the first usable sector of an msdos label (BIOS boot).
-    Program::Sgdisk,
-    // The rollback of a failed create wipes the new partition tables.
-    Program::Wipefs,
-];
-const DELETE: &[Program] = &[Program::Mdadm, Program::Wipefs, Program::Parted];
-
-/// What the generic manager's steps need (the step declarations are the other half; see
-/// `GenericHardwareManager::steps`).
-pub const STEP_NEEDS: &[StepNeeds] = &[
-    StepNeeds {
-        step: "deploy.erase_devices_metadata",
-        programs: &[
-            Program::Lsblk,
-            Program::Wipefs,
-            Program::Blockdev,
-            Program::Dd,
-            Program::Sgdisk,
-        ],
-    },
-    StepNeeds {
-        step: "raid.delete_configuration",
-        programs: DELETE,
-    },
-    StepNeeds {
-        step: "raid.create_configuration",
-        programs: CREATE,
-    },
-    StepNeeds {
-        step: "raid.apply_configuration",
-        // delete_existing (the default) runs the delete first; its programs are among
-        // the create's.
-        programs: CREATE,
-    },
-];
-
-/// A program that is not installed, and the steps it disables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingProgram {
-    pub program: Program,
-    /// `interface.step` names; empty when the program is only used on a best-effort basis.
-    pub disables: Vec<&'static str>,
-}
-
-impl fmt::Display for MissingProgram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (Debian package {})",
-            self.program,
-            self.program.package()
-        )?;
-        if self.disables.is_empty() {
-            write!(f, ", used on a best-effort basis")
-        } else {
-            write!(f, " needed by {}", self.disables.join(", "))
-        }
-    }
-}
-
-/// Which programs of the table are absent on this machine, each with the steps of `needs`
-/// that cannot run without it, in [`Program::ALL`] order.
-pub fn missing_programs(runner: &dyn Runner, needs: &[StepNeeds]) -> Vec<MissingProgram> {
-    Program::ALL
-        .into_iter()
-        .filter(|p| !runner.has_program(p.name()))
-        .map(|program| MissingProgram {
-            program,
-            disables: needs
-                .iter()
-                .filter(|n| n.programs.contains(&program))
-                .map(|n| n.step)
-                .collect(),
-        })
-        .collect()
-}
-
-/// The sentence for a support explanation: `None` when no step is disabled.
-pub fn describe_missing(missing: &[MissingProgram]) -> Option<String> {
-    let disabling: Vec<String> = missing
-        .iter()
-        .filter(|m| !m.disables.is_empty())
-        .map(ToString::to_string)
-        .collect();
-    (!disabling.is_empty()).then(|| {
-        format!(
-            "missing programs: {}; those steps fail until the programs are added to the ramdisk",
-            disabling.join("; ")
-        )
-    })
 }
 
 /// A device path from the machine or the plan: `/dev/` followed by plain path components
@@ -354,7 +254,6 @@ impl fmt::Display for ToolCmd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::RecordingRunner;
 
     fn dev(p: &str) -> DevPath {
         DevPath::new(p).unwrap()
@@ -436,52 +335,5 @@ mod tests {
         );
         assert_eq!(dev("/dev/sda").partition_number(&dev("/dev/sdb1")), None);
         assert_eq!(dev("/dev/sd").partition_number(&dev("/dev/sda1")), None);
-    }
-
-    #[test]
-    fn apply_needs_what_delete_and_create_need() {
-        let needs = |step: &str| STEP_NEEDS.iter().find(|n| n.step == step).unwrap().programs;
-        let apply = needs("raid.apply_configuration");
-        for p in needs("raid.delete_configuration")
-            .iter()
-            .chain(needs("raid.create_configuration"))
-        {
-            assert!(apply.contains(p), "{p}");
-        }
-    }
-
-    #[test]
-    fn missing_programs_name_the_steps_they_disable() {
-        let r = RecordingRunner::new();
-        assert_eq!(missing_programs(&r, STEP_NEEDS), vec![]);
-        assert_eq!(describe_missing(&[]), None);
-        r.without_program("mdadm").without_program("udevadm");
-        let missing = missing_programs(&r, STEP_NEEDS);
-        assert_eq!(
-            missing,
-            vec![
-                MissingProgram {
-                    program: Program::Mdadm,
-                    disables: vec![
-                        "raid.delete_configuration",
-                        "raid.create_configuration",
-                        "raid.apply_configuration"
-                    ],
-                },
-                MissingProgram {
-                    program: Program::Udevadm,
-                    disables: vec![],
-                },
-            ]
-        );
-        assert_eq!(
-            describe_missing(&missing).unwrap(),
-            "missing programs: mdadm (Debian package mdadm) needed by raid.delete_configuration, \
-             raid.create_configuration, raid.apply_configuration; those steps fail until the \
-             programs are added to the ramdisk"
-        );
-        r.without_program("dd");
-        let missing = missing_programs(&r, STEP_NEEDS);
-        assert_eq!(missing[1].disables, vec!["deploy.erase_devices_metadata"]);
     }
 }
