@@ -5,8 +5,9 @@
 //! Beyond IPA: when nothing provides a method, the error says which steps ARE available and
 //! why each declined manager was not loaded (the "step not found" pain).
 
+use crate::errors::{AgentClass, IpaError};
 use hwmgr::text::clause;
-use hwmgr::{AgentError, ErrorKind, HardwareManager, Step, StepCall, StepKind, Support};
+use hwmgr::{HardwareManager, Step, StepCall, StepKind, Support};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,7 +70,7 @@ impl Dispatcher {
     }
 
     /// Errors with `VersionMismatch` when the conductor's recorded versions differ from ours.
-    pub fn check_versions(&self, theirs: Option<&Value>) -> Result<(), AgentError> {
+    pub fn check_versions(&self, theirs: Option<&Value>) -> Result<(), IpaError> {
         let Some(theirs) = theirs.filter(|v| !v.is_null()) else {
             return Ok(());
         };
@@ -77,8 +78,8 @@ impl Dispatcher {
         if *theirs == ours {
             return Ok(());
         }
-        Err(AgentError::new(
-            ErrorKind::VersionMismatch,
+        Err(IpaError::new(
+            AgentClass::VersionMismatch,
             format!("Current versions: {ours}, versions used by ironic: {theirs}"),
         ))
     }
@@ -139,7 +140,7 @@ impl Dispatcher {
         method: &str,
         call: &StepCall,
         kind: Option<StepKind>,
-    ) -> Result<Value, AgentError> {
+    ) -> Result<Value, IpaError> {
         let mut incompatible = Vec::new();
         for m in &self.loaded {
             match m.manager.execute(method, call) {
@@ -157,11 +158,11 @@ impl Dispatcher {
                         clause(&e.details)
                     ));
                 }
-                Some(other) => return other,
+                Some(other) => return other.map_err(IpaError::from),
             }
         }
-        Err(AgentError::new(
-            ErrorKind::HardwareManagerMethodNotFound,
+        Err(IpaError::new(
+            AgentClass::MethodNotFound,
             self.explain_missing(method, kind, call, &incompatible),
         ))
     }
@@ -172,21 +173,21 @@ impl Dispatcher {
         &self,
         method: &str,
         call: &StepCall,
-    ) -> Result<Map<String, Value>, AgentError> {
+    ) -> Result<Map<String, Value>, IpaError> {
         let mut out = Map::new();
         for m in &self.loaded {
             match m.manager.execute(method, call) {
                 None => {}
                 Some(Err(e)) if e.is_incompatible() => {}
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => return Err(e.into()),
                 Some(Ok(v)) => {
                     out.insert(m.manager.class_name().to_string(), v);
                 }
             }
         }
         if out.is_empty() {
-            return Err(AgentError::new(
-                ErrorKind::HardwareManagerMethodNotFound,
+            return Err(IpaError::new(
+                AgentClass::MethodNotFound,
                 format!("Could not find method: {method}"),
             ));
         }
@@ -277,7 +278,7 @@ mod contract_tests;
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use hwmgr::SupportLevel;
+    use hwmgr::{AgentError, ErrorKind, SupportLevel};
     use serde_json::json;
     use std::sync::Mutex;
 
@@ -432,8 +433,11 @@ pub(crate) mod tests {
         ]);
         let e = d.dispatch("x", &StepCall::default(), None).unwrap_err();
         assert_eq!(
-            (e.kind, e.details.as_str()),
-            (ErrorKind::SoftwareRAIDError, "boom")
+            (e.class, e.details.as_str()),
+            (
+                crate::errors::Class::Manager(ErrorKind::SoftwareRAIDError),
+                "boom"
+            )
         );
     }
 
@@ -454,7 +458,7 @@ pub(crate) mod tests {
                 Some(StepKind::Clean),
             )
             .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::HardwareManagerMethodNotFound);
+        assert!(e.is(AgentClass::MethodNotFound));
         assert!(
             e.details
                 .starts_with("Could not find method: create_configuration."),
@@ -486,7 +490,7 @@ pub(crate) mod tests {
         let e = d
             .check_versions(Some(&json!({"generic_hardware_manager": "1.1"})))
             .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::VersionMismatch);
+        assert!(e.is(AgentClass::VersionMismatch));
         assert_eq!(e.to_json()["code"], 409);
         assert!(e.details.contains("versions used by ironic"));
     }
