@@ -1,10 +1,17 @@
 //! The command registry: `<extension>.<command>` names, their parameters, whether they run
-//! synchronously or in the background, and what they return (`ipa-protocol.md` 1.5-1.9).
-//! Commands call the dispatcher; they never touch disks themselves.
+//! synchronously or in the background, and what they return
+//! (`ironic_python_agent/extensions/base.py`, `extensions/*.py`). Commands call the
+//! dispatcher; they never touch disks themselves.
+//!
+//! A command's life never depends on the HTTP request that started it: every command, sync
+//! or async, runs in a task of its own that records the result; the request only waits for
+//! the record. A client that hangs up (a conductor timeout, `curl -m 1`) leaves the command
+//! running to completion and its result recorded, and the next command is accepted.
 
 use crate::agent::Agent;
+use crate::errors::{AgentClass, IpaError};
 use crate::results::{CommandRecord, Snapshot, Status};
-use hwmgr::{AgentError, ErrorKind, StepCall, StepKind};
+use hwmgr::{ErrorKind, StepCall, StepKind};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -69,6 +76,11 @@ impl Command {
     }
 }
 
+/// Whether `name` is a command that runs in the background (answered RUNNING at once).
+pub fn is_async(name: &str) -> bool {
+    resolve(name).is_ok_and(|(_, c)| c.is_async())
+}
+
 /// Every `extension.command` name we serve, for help and logs.
 pub fn command_names() -> Vec<String> {
     REGISTRY
@@ -77,42 +89,44 @@ pub fn command_names() -> Vec<String> {
         .collect()
 }
 
-fn resolve(name: &str) -> Result<(String, Command), AgentError> {
+fn resolve(name: &str) -> Result<(String, Command), IpaError> {
     let Some((ext, cmd)) = name.split_once('.') else {
-        return Err(AgentError::new(
-            ErrorKind::InvalidCommandError,
+        return Err(IpaError::new(
+            AgentClass::InvalidCommand,
             "Command name must be of the form <extension>.<name>",
         ));
     };
     let Some((_, cmds)) = REGISTRY.iter().find(|(e, _)| *e == ext) else {
-        return Err(AgentError::new(
-            ErrorKind::RequestedObjectNotFoundError,
+        return Err(IpaError::new(
+            AgentClass::NotFound,
             format!("Extension with id {ext} not found."),
         ));
     };
     let Some((short, command)) = cmds.iter().find(|(c, _)| *c == cmd) else {
-        return Err(AgentError::new(
-            ErrorKind::InvalidCommandError,
+        return Err(IpaError::new(
+            AgentClass::InvalidCommand,
             format!("Unknown command: {cmd}"),
         ));
     };
     Ok((short.to_string(), *command))
 }
 
-fn bad_params(name: &str, why: impl std::fmt::Display) -> AgentError {
-    AgentError::new(
+fn bad_params(name: &str, why: impl std::fmt::Display) -> IpaError {
+    IpaError::manager(
         ErrorKind::InvalidCommandParamsError,
         format!("{name}: {why}"),
     )
 }
 
 /// Checks that `params` holds only `allowed` keys (unless `extra_ok`) with the right types.
+/// `ports` may be anything: IPA passes it to the managers, which ignore it (IPA's own
+/// functional test sends `ports: {}`).
 fn check_params(
     name: &str,
     params: &Map<String, Value>,
     allowed: &[&str],
     extra_ok: bool,
-) -> Result<(), AgentError> {
+) -> Result<(), IpaError> {
     if !extra_ok {
         if let Some(k) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
             let expected = if allowed.is_empty() {
@@ -135,12 +149,6 @@ fn check_params(
             format!("`node` must be an object, got {n}"),
         ));
     }
-    if let Some(p) = params
-        .get("ports")
-        .filter(|v| !v.is_array() && !v.is_null())
-    {
-        return Err(bad_params(name, format!("`ports` must be a list, got {p}")));
-    }
     Ok(())
 }
 
@@ -152,7 +160,7 @@ struct Prepared {
     params: Map<String, Value>,
 }
 
-fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, AgentError> {
+fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, IpaError> {
     let (short_name, command) = resolve(name)?;
     match command {
         Command::GetSteps(_) => check_params(name, &params, &["node", "ports"], false)?,
@@ -201,18 +209,24 @@ fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, AgentErro
 }
 
 /// Submits a command: validation errors come back as `Err` (HTTP 400/404/409, not recorded);
-/// anything else is recorded. Sync commands are finished on return; async ones are RUNNING.
+/// anything else is recorded and run by a task of its own, and the RUNNING record is
+/// returned at once. The caller waits on the record if it wants the result.
+///
+/// As IPA's `ExecuteCommandMixin.execute_command`, submissions are serialised: a second
+/// request waits while a synchronous command runs and is refused (busy) while an
+/// asynchronous one runs. The lock travels with the task, so a client that hangs up does not
+/// release it early.
 pub async fn submit(
     agent: &Arc<Agent>,
     name: &str,
     params: Map<String, Value>,
-) -> Result<Arc<CommandRecord>, AgentError> {
-    let _guard = agent.submit_lock.lock().await;
+) -> Result<Arc<CommandRecord>, IpaError> {
+    let guard = agent.submit_lock.clone().lock_owned().await;
     if let Some(last) = agent.store.last() {
         let s = last.snapshot();
         if s.status == Status::Running {
-            return Err(AgentError::new(
-                ErrorKind::AgentIsBusy,
+            return Err(IpaError::new(
+                AgentClass::Busy,
                 format!("executing command {}", s.command_name),
             ));
         }
@@ -227,25 +241,41 @@ pub async fn submit(
         result: None,
     });
     agent.store.push(record.clone());
-
-    if p.command.is_async() {
-        let agent2 = agent.clone();
-        let rec = record.clone();
-        tokio::spawn(async move {
-            let (status, result, error) = run_in_background(&agent2, p).await;
-            rec.finish(status, result, error);
-            agent2.command_finished.notify_one();
-        });
+    // No await between recording and spawning: once recorded, the command runs to the end.
+    let is_async = p.command.is_async();
+    let sync_guard = if is_async {
+        drop(guard);
+        None
     } else {
-        let (status, result, error) = run_in_background(agent, p).await;
-        record.finish(status, result, error);
-    }
+        Some(guard)
+    };
+    let (agent2, rec) = (agent.clone(), record.clone());
+    tokio::spawn(async move {
+        let (status, result, error) = run_in_background(&agent2, p).await;
+        rec.finish(status, result, error);
+        drop(sync_guard);
+        if is_async {
+            agent2.command_finished.notify_one();
+        }
+    });
     Ok(record)
+}
+
+/// The error class of a command that could not finish: the step kind's class for steps
+/// (IPA's `CleaningError`, ...), else `CommandExecutionError`.
+fn failure_kind(command: Command) -> ErrorKind {
+    match command {
+        Command::ExecuteStep(StepKind::Clean) => ErrorKind::CleaningError,
+        Command::ExecuteStep(StepKind::Deploy) => ErrorKind::DeploymentError,
+        Command::ExecuteStep(StepKind::Service) => ErrorKind::ServicingError,
+        _ => ErrorKind::CommandExecutionError,
+    }
 }
 
 /// Runs the command body on a blocking thread (managers run tools and may take hours), and
 /// turns any outcome, panics included, into a recorded status. A panic never poisons the
-/// result list: it becomes an IPA-shaped error.
+/// result list: it becomes an IPA-shaped error (the release build unwinds for this; see
+/// README, "Panics").
 async fn run_in_background(
     agent: &Arc<Agent>,
     p: Prepared,
@@ -255,26 +285,17 @@ async fn run_in_background(
     let short = p.short_name.clone();
     let command = p.command;
     let joined = tokio::task::spawn_blocking(move || run(&agent2, command, p.params)).await;
-    let outcome = match joined {
-        Ok(r) => r,
-        Err(e) => {
-            let why = if e.is_panic() {
-                "the command panicked"
-            } else {
-                "the command was cancelled"
-            };
-            let kind = match command {
-                Command::ExecuteStep(StepKind::Clean) => ErrorKind::CleaningError,
-                Command::ExecuteStep(StepKind::Deploy) => ErrorKind::DeploymentError,
-                Command::ExecuteStep(StepKind::Service) => ErrorKind::ServicingError,
-                _ => ErrorKind::CommandExecutionError,
-            };
-            Err(AgentError::new(
-                kind,
-                format!("Unexpected failure in {full_name}: {why}. This is a bug in the agent; the agent log has the details."),
-            ))
-        }
-    };
+    let outcome = joined.unwrap_or_else(|e| {
+        let why = if e.is_panic() {
+            "the command panicked"
+        } else {
+            "the command was cancelled"
+        };
+        Err(IpaError::manager(
+            failure_kind(command),
+            format!("Unexpected failure in {full_name}: {why}. This is a bug in the agent; the agent log has the details."),
+        ))
+    });
     match outcome {
         Ok(v) => {
             tracing::info!(command = %full_name, "command succeeded");
@@ -290,7 +311,7 @@ async fn run_in_background(
         }
         Err(e) => {
             tracing::error!(command = %full_name, error = %e, "command failed");
-            let status = if e.kind == ErrorKind::VersionMismatch {
+            let status = if e.is(AgentClass::VersionMismatch) {
                 Status::VersionMismatch
             } else {
                 Status::Failed
@@ -300,6 +321,7 @@ async fn run_in_background(
     }
 }
 
+/// The call a manager gets. `ports` that is not a list (IPA ignores its type) becomes `[]`.
 fn step_call(kind: StepKind, params: &Map<String, Value>, args: Map<String, Value>) -> StepCall {
     let node = params
         .get("node")
@@ -309,7 +331,7 @@ fn step_call(kind: StepKind, params: &Map<String, Value>, args: Map<String, Valu
     let ports = params
         .get("ports")
         .cloned()
-        .filter(|v| !v.is_null())
+        .filter(Value::is_array)
         .unwrap_or_else(|| json!([]));
     StepCall::new(kind, node, ports, args)
 }
@@ -318,7 +340,7 @@ fn run(
     agent: &Arc<Agent>,
     command: Command,
     params: Map<String, Value>,
-) -> Result<Value, AgentError> {
+) -> Result<Value, IpaError> {
     let d = &agent.dispatcher;
     match command {
         Command::GetSteps(kind) => {
@@ -334,28 +356,12 @@ fn run(
             );
             Ok(Value::Object(out))
         }
-        Command::ExecuteStep(kind) => {
-            d.check_versions(params.get(&format!("{}_version", kind.as_str())))?;
-            let step = params["step"].clone();
-            let name = step["step"].as_str().unwrap_or_default().to_string();
-            let args = step
-                .get("args")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let call = step_call(kind, &params, args);
-            tracing::info!(step = %name, interface = step["interface"].as_str().unwrap_or("?"), "executing {} step", kind.as_str());
-            let result = d.dispatch(&name, &call, Some(kind))?;
-            let mut out = Map::new();
-            out.insert(format!("{}_result", kind.as_str()), result);
-            out.insert(format!("{}_step", kind.as_str()), step);
-            Ok(Value::Object(out))
-        }
+        Command::ExecuteStep(kind) => execute_step(agent, kind, &params),
         Command::StandbySync => {
             d.dispatch_to_all("full_sync", &StepCall::default())?;
             Ok(Value::Null)
         }
-        Command::PowerOff => crate::power::power_off(agent),
+        Command::PowerOff => agent.power.power_off(d),
         Command::Lockdown => {
             // Answer first; the API stops serving right after (IPA: then NICs go down and the
             // process idles forever).
@@ -367,11 +373,32 @@ fn run(
             });
             Ok(Value::Null)
         }
-        Command::CollectSystemLogs => {
-            crate::syslogs::collect(agent).map(|b64| json!({"system_logs": b64}))
-        }
+        Command::CollectSystemLogs => agent.logs.collect(d).map(|b64| json!({"system_logs": b64})),
         Command::GetHardwareInfo => d.dispatch("list_hardware_info", &StepCall::default(), None),
     }
+}
+
+fn execute_step(
+    agent: &Agent,
+    kind: StepKind,
+    params: &Map<String, Value>,
+) -> Result<Value, IpaError> {
+    let d = &agent.dispatcher;
+    d.check_versions(params.get(&format!("{}_version", kind.as_str())))?;
+    let step = params["step"].clone();
+    let name = step["step"].as_str().unwrap_or_default().to_string();
+    let args = step
+        .get("args")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let call = step_call(kind, params, args);
+    tracing::info!(step = %name, interface = step["interface"].as_str().unwrap_or("?"), "executing {} step", kind.as_str());
+    let result = d.dispatch(&name, &call, Some(kind))?;
+    let mut out = Map::new();
+    out.insert(format!("{}_result", kind.as_str()), result);
+    out.insert(format!("{}_step", kind.as_str()), step);
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]
@@ -389,13 +416,13 @@ mod tests {
             e.to_string(),
             "Invalid command: Command name must be of the form <extension>.<name>"
         );
-        assert_eq!(e.kind.code(), 400);
+        assert_eq!(e.class.code(), 400);
         let e = resolve("nope.x").unwrap_err();
         assert_eq!(
             e.to_string(),
             "Not found: Extension with id nope not found."
         );
-        assert_eq!(e.kind.code(), 404);
+        assert_eq!(e.class.code(), 404);
         let e = resolve("clean.nope").unwrap_err();
         assert_eq!(e.to_string(), "Invalid command: Unknown command: nope");
     }
@@ -406,6 +433,12 @@ mod tests {
         assert!(prepare("clean.get_clean_steps", p(json!({"node": {}, "ports": []}))).is_ok());
         assert!(prepare("clean.get_clean_steps", p(json!({"bogus": 1}))).is_err());
         assert!(prepare("clean.get_clean_steps", p(json!({"node": 3}))).is_err());
+        // IPA ignores the type of `ports`.
+        assert!(prepare("clean.get_clean_steps", p(json!({"ports": {}}))).is_ok());
+        assert_eq!(
+            step_call(StepKind::Clean, &p(json!({"ports": {}})), Map::new()).ports,
+            json!([])
+        );
         assert!(prepare("clean.execute_clean_step", p(json!({"node": {}}))).is_err());
         assert!(prepare(
             "clean.execute_clean_step",
@@ -426,7 +459,10 @@ mod tests {
         );
         assert!(ok.is_ok());
         let e = prepare("standby.sync", p(json!({"x": 1}))).err().unwrap();
-        assert_eq!(e.kind, ErrorKind::InvalidCommandParamsError);
+        assert_eq!(
+            e.class,
+            crate::errors::Class::Manager(ErrorKind::InvalidCommandParamsError)
+        );
         assert!(command_names().contains(&"log.collect_system_logs".to_string()));
     }
 }

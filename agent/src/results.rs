@@ -1,9 +1,24 @@
-//! Command results, kept in submission order for the life of the process (as IPA does: the
-//! conductor reads the LAST one to know where a step stands).
+//! Command results in submission order. The conductor reads the LAST one to know where a
+//! step stands (`ironic/drivers/modules/agent_base.py: _get_completed_command` looks at
+//! `commands[-1]`), so only the newest ones matter.
+//!
+//! Where we differ from IPA: IPA keeps every result for the life of the process. We keep the
+//! newest [`HISTORY_LEN`] results, and fewer when their results together exceed
+//! [`HISTORY_BYTES`]; a running command and the newest one are never dropped. A dropped id
+//! answers like an id IPA never had (404, `RequestedObjectNotFoundError`).
 
 use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
+
+/// How many command results are kept.
+pub const HISTORY_LEN: usize = 100;
+
+/// How many bytes of results (serialized `command_result` + `command_error`) are kept. At
+/// least one full `log.collect_system_logs` answer fits (see `syslogs.rs`).
+pub const HISTORY_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -47,28 +62,52 @@ impl Snapshot {
     }
 }
 
-/// One command's result; async commands update it when they finish, and waiters are woken.
+/// One command's result; the task running the command updates it when it ends, and waiters
+/// are woken.
 #[derive(Debug)]
 pub struct CommandRecord {
+    id: String,
     tx: watch::Sender<Snapshot>,
+    /// Serialized size of the result and error, known once finished.
+    bytes: AtomicUsize,
 }
 
 impl CommandRecord {
     pub fn new(snapshot: Snapshot) -> Arc<Self> {
+        let id = snapshot.id.clone();
         let (tx, _) = watch::channel(snapshot);
-        Arc::new(CommandRecord { tx })
+        Arc::new(CommandRecord {
+            id,
+            tx,
+            bytes: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn snapshot(&self) -> Snapshot {
         self.tx.borrow().clone()
     }
 
+    pub fn is_running(&self) -> bool {
+        self.tx.borrow().status == Status::Running
+    }
+
     pub fn finish(&self, status: Status, result: Option<Value>, error: Option<Value>) {
+        let size = |v: &Option<Value>| v.as_ref().map_or(0, json_size);
+        self.bytes
+            .store(size(&result) + size(&error), Ordering::Relaxed);
         self.tx.send_modify(|s| {
             s.status = status;
             s.result = result;
             s.error = error;
         });
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Waits until the command is no longer RUNNING and returns its final state.
@@ -82,24 +121,69 @@ impl CommandRecord {
     }
 }
 
-#[derive(Debug, Default)]
+/// The size of a JSON value once serialized, without building the string.
+fn json_size(v: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+#[derive(Debug)]
 pub struct CommandStore {
-    records: Mutex<Vec<Arc<CommandRecord>>>,
+    records: Mutex<VecDeque<Arc<CommandRecord>>>,
+    max_len: usize,
+    max_bytes: usize,
+}
+
+impl Default for CommandStore {
+    fn default() -> Self {
+        CommandStore::with_limits(HISTORY_LEN, HISTORY_BYTES)
+    }
 }
 
 impl CommandStore {
+    pub fn with_limits(max_len: usize, max_bytes: usize) -> Self {
+        CommandStore {
+            records: Mutex::new(VecDeque::new()),
+            max_len: max_len.max(1),
+            max_bytes,
+        }
+    }
+
+    /// Appends a record, then drops the oldest finished ones beyond the limits.
     pub fn push(&self, r: Arc<CommandRecord>) {
-        self.records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(r);
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        records.push_back(r);
+        let mut bytes: usize = records.iter().map(|r| r.bytes()).sum();
+        let mut i = 0;
+        // The newest record (the one the conductor reads) is never dropped.
+        while i + 1 < records.len() && (records.len() > self.max_len || bytes > self.max_bytes) {
+            if records[i].is_running() {
+                i += 1;
+                continue;
+            }
+            if let Some(old) = records.remove(i) {
+                bytes = bytes.saturating_sub(old.bytes());
+                tracing::debug!(id = old.id(), "dropped an old command result");
+            }
+        }
     }
 
     pub fn last(&self) -> Option<Arc<CommandRecord>> {
         self.records
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .last()
+            .back()
             .cloned()
     }
 
@@ -108,7 +192,7 @@ impl CommandStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .find(|r| r.snapshot().id == id)
+            .find(|r| r.id() == id)
             .cloned()
     }
 
@@ -159,5 +243,48 @@ mod tests {
         let s = waiter.await.unwrap();
         assert_eq!(s.to_json()["command_status"], "SUCCEEDED");
         assert_eq!(s.to_json()["command_result"], json!({"a": 1}));
+    }
+
+    fn record(id: &str) -> Arc<CommandRecord> {
+        CommandRecord::new(Snapshot {
+            id: id.into(),
+            command_name: "x".into(),
+            status: Status::Running,
+            error: None,
+            result: None,
+        })
+    }
+
+    fn ids(store: &CommandStore) -> Vec<String> {
+        store.all().into_iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn history_keeps_the_newest_and_anything_running() {
+        let store = CommandStore::with_limits(3, usize::MAX);
+        let running = record("running");
+        store.push(running.clone());
+        for i in 0..5 {
+            let r = record(&i.to_string());
+            r.finish(Status::Succeeded, None, None);
+            store.push(r);
+        }
+        assert_eq!(ids(&store), ["running", "3", "4"]);
+        assert!(store.get("0").is_none());
+        running.finish(Status::Succeeded, None, None);
+        store.push(record("5"));
+        assert_eq!(ids(&store), ["3", "4", "5"]);
+    }
+
+    #[test]
+    fn history_is_bounded_in_bytes_but_keeps_the_last() {
+        let store = CommandStore::with_limits(100, 1000);
+        for i in 0..3 {
+            let r = record(&i.to_string());
+            r.finish(Status::Succeeded, Some(json!("x".repeat(600))), None);
+            store.push(r);
+        }
+        assert_eq!(ids(&store), ["2"]);
+        assert_eq!(json_size(&json!({"a": [1, "b"]})), r#"{"a":[1,"b"]}"#.len());
     }
 }
