@@ -1,4 +1,5 @@
-//! Which address to put in the callback URL (`ipa-protocol.md` 3.6): the configured host, else
+//! Which address to put in the callback URL (`ironic_python_agent/agent.py:
+//! IronicPythonAgent.set_agent_advertise_addr`): the configured host, else
 //! the IPv4 address of `ipa-network-interface`, else the source address the kernel would use
 //! to reach the Ironic API (what `ip route get` reports, found without running `ip`: a UDP
 //! socket "connected" to the API host sends nothing but gets a routed local address).
@@ -7,24 +8,16 @@ use crate::config::Config;
 use hwmgr::{Cmd, Runner};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
-/// Host and port of an `http(s)://host[:port]/...` URL.
+/// Host and port of an `http(s)://host[:port]/...` URL (the scheme's port when none is
+/// given; an IPv6 host without its brackets).
 pub fn url_host_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let default_port = if scheme == "https" { 443 } else { 80 };
-    let authority = rest.split('/').next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = after
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(default_port);
-        return Some((host.to_string(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((authority.to_string(), default_port)),
-    }
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = match u.host()? {
+        url::Host::Domain(d) => d.to_string(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    Some((host, u.port_or_known_default()?))
 }
 
 /// The local address used to reach `url`, if routable and not link-local.
@@ -100,6 +93,11 @@ mod tests {
             url_host_port("http://[fd00::1]:6385/"),
             Some(("fd00::1".into(), 6385))
         );
+        assert_eq!(
+            url_host_port("http://user@ironic:1/x"),
+            Some(("ironic".into(), 1))
+        );
+        assert_eq!(url_host_port("not a url"), None);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! The agent's shared state: the loaded managers, the command results, the token, and the
-//! signals between the API and the background tasks (forced heartbeat, lockdown).
+//! The agent's shared state: the loaded managers, the command results, the token, the
+//! services commands use (power-off, the log bundle), and the signals between the API and the
+//! background tasks (forced heartbeat, lockdown). It holds no runner and no host root: the
+//! API never reaches the machine except through a command.
 
 use crate::dispatch::Dispatcher;
+use crate::power::PowerSwitch;
 use crate::results::CommandStore;
-use hwmgr::{Host, Runner};
-use std::path::PathBuf;
+use crate::syslogs::LogSources;
 use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::{watch, Notify};
@@ -13,27 +15,26 @@ pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub struct Agent {
     pub started_at: f64,
-    pub host: Host,
-    pub runner: Arc<dyn Runner>,
     pub dispatcher: Arc<Dispatcher>,
     pub store: CommandStore,
-    /// Serialises command submission (IPA's global execute lock).
-    pub submit_lock: tokio::sync::Mutex<()>,
+    /// Serialises command submission (IPA's global execute lock). Owned by the task that runs
+    /// a synchronous command until it ends.
+    pub submit_lock: Arc<tokio::sync::Mutex<()>>,
     token: RwLock<Option<String>>,
     /// Woken when an async command ends, so the heartbeater sends a heartbeat soon.
     pub command_finished: Notify,
     /// Set to true by `system.lockdown`: the API stops serving and heartbeats stop.
     pub lockdown: watch::Sender<bool>,
-    pub log_file: Option<PathBuf>,
+    pub power: PowerSwitch,
+    pub logs: LogSources,
 }
 
 impl Agent {
     pub fn new(
-        host: Host,
-        runner: Arc<dyn Runner>,
         dispatcher: Arc<Dispatcher>,
+        power: PowerSwitch,
+        logs: LogSources,
         token: Option<String>,
-        log_file: Option<PathBuf>,
     ) -> Arc<Self> {
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -41,15 +42,14 @@ impl Agent {
             .unwrap_or(0.0);
         Arc::new(Agent {
             started_at,
-            host,
-            runner,
             dispatcher,
             store: CommandStore::default(),
-            submit_lock: tokio::sync::Mutex::new(()),
+            submit_lock: Arc::new(tokio::sync::Mutex::new(())),
             token: RwLock::new(token.filter(|t| !t.is_empty())),
             command_finished: Notify::new(),
             lockdown: watch::channel(false).0,
-            log_file,
+            power,
+            logs,
         })
     }
 

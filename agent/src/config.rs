@@ -188,7 +188,7 @@ impl Config {
             let v = value.as_str();
             match name.as_str() {
                 "api-url" => c.api_urls = parse_api_urls(v).map_err(|e| bad(&e))?,
-                "agent-token" => c.agent_token = non_empty(v),
+                "agent-token" => c.agent_token = parse_token(v).map_err(|e| bad(&e))?,
                 "advertise-host" => c.advertise_host = non_empty(v),
                 "advertise-port" => c.advertise_port = parse_port(v).map_err(|e| bad(&e))?,
                 "advertise-protocol" => {
@@ -255,6 +255,29 @@ impl Config {
     }
 }
 
+/// The length of the tokens Ironic generates: `secrets.token_urlsafe()` (32 random bytes,
+/// URL-safe base64 without padding) in `ironic/conductor/utils.py: add_secret_token`, also
+/// for tokens it pregenerates into a virtual-media boot's parameters.
+pub const IRONIC_TOKEN_LEN: usize = 43;
+
+/// A token given at start-up: empty means none; `******` (Ironic's mask, copied from a lookup
+/// answer or a node's `driver_internal_info`) and anything shorter than Ironic's tokens are
+/// refused, so a typo or a masked value never becomes the secret that guards the API.
+fn parse_token(v: &str) -> Result<Option<String>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.chars().all(|c| c == '*') {
+        return Err("this is Ironic's mask for a token, not a token; give the token itself or none (the agent then gets it from lookup)".into());
+    }
+    if v.chars().count() < IRONIC_TOKEN_LEN {
+        return Err(format!(
+            "too short for an agent token: Ironic's tokens have {IRONIC_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(Some(v.to_string()))
+}
+
 fn non_empty(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())
 }
@@ -287,22 +310,22 @@ pub fn parse_version(v: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// Comma-separated `http(s)://` URLs, trailing `/` stripped. (`mdns` discovery is not
-/// supported: say so rather than silently never finding Ironic.)
+/// Comma-separated `http(s)://` URLs, trailing `/` stripped (checked with the `url` crate; the
+/// text is kept as given). (`mdns` discovery is not supported: say so rather than silently
+/// never finding Ironic.)
 fn parse_api_urls(v: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for u in v.split(',').map(str::trim).filter(|u| !u.is_empty()) {
         if u == "mdns" {
             return Err("mDNS discovery of Ironic is not supported; give the API URL".into());
         }
-        let Some(rest) = u
-            .strip_prefix("http://")
-            .or_else(|| u.strip_prefix("https://"))
-        else {
-            return Err(format!("{u:?} is not an http:// or https:// URL"));
-        };
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(format!("{u:?} has no host"));
+        match url::Url::parse(u) {
+            Ok(p) if !matches!(p.scheme(), "http" | "https") => {
+                return Err(format!("{u:?} is not an http:// or https:// URL"))
+            }
+            Ok(p) if p.host().is_none() => return Err(format!("{u:?} has no host")),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{u:?} is not a URL: {e}")),
         }
         out.push(u.trim_end_matches('/').to_string());
     }
@@ -353,6 +376,9 @@ mod tests {
             ("tls-min-version", "1.1"),
             ("lookup-timeout", "-4"),
             ("listen-host", "not-an-ip"),
+            ("api-url", "http://"),
+            ("agent-token", "******"),
+            ("agent-token", "short-token"),
         ] {
             let mut p = Params::default();
             p.add_kernel_cmdline(&format!("ipa-{k}={v}"));
@@ -367,6 +393,16 @@ mod tests {
             .add_config_file("just words")
             .unwrap_err()
             .contains("line 1"));
+    }
+
+    #[test]
+    fn tokens_must_look_like_ironics() {
+        let t = "a".repeat(IRONIC_TOKEN_LEN);
+        assert_eq!(parse_token(&t), Ok(Some(t.clone())));
+        assert_eq!(parse_token(""), Ok(None));
+        assert!(parse_token("******").unwrap_err().contains("mask"));
+        assert!(parse_token(&"*".repeat(50)).is_err());
+        assert!(parse_token(&t[1..]).unwrap_err().contains("43 characters"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The Ironic API client: version discovery, lookup and heartbeat (`ipa-protocol.md` 3).
+//! The Ironic API client: version discovery, lookup and heartbeat
+//! (`ironic_python_agent/ironic_api_client.py`).
 //! Several API URLs are tried in order; on a connection-type failure the next one is tried
 //! and the one that answered moves to the front.
 
@@ -192,10 +193,12 @@ impl IronicClient {
         node_uuid: Option<&str>,
     ) -> Result<Value, CallError> {
         let version = self.api_version().await?.min(LOOKUP_VERSION);
-        let mut path = format!("/v1/lookup?addresses={}", macs.join(","));
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("addresses", &macs.join(","));
         if let Some(u) = node_uuid {
-            path += &format!("&node_uuid={u}");
+            query.append_pair("node_uuid", u);
         }
+        let path = format!("/v1/lookup?{}", query.finish());
         let (url, status, text) = self
             .call(reqwest::Method::GET, &path, Some(version), None)
             .await?;

@@ -1,8 +1,16 @@
-//! Start-up and life with Ironic, in IPA's order (`ipa-protocol.md` 3.3): find MACs, look up
-//! the node (retrying with back-off), adopt the token, find the advertise address, set up
-//! auto-TLS, start the API, THEN heartbeat. When the conductor wipes the token (end of an
-//! operation, fast-track), heartbeats are refused and the agent looks itself up again and
-//! carries on: no restart is ever needed between clean, provide and deploy.
+//! Start-up and life with Ironic, in IPA's order (`ironic_python_agent/agent.py:
+//! IronicPythonAgent.run`): find MACs, look up the node (retrying with back-off), adopt the
+//! token, find the advertise address, set up auto-TLS, start the API, THEN heartbeat. When the
+//! conductor wipes the token (end of an operation, fast-track), heartbeats are refused and the
+//! agent looks itself up again and carries on: no restart is ever needed between clean,
+//! provide and deploy.
+//!
+//! Every repeated failure towards Ironic waits before the next try: lookups back off
+//! exponentially (capped), heartbeats are retried after 5-10 s as IPA's heartbeater does, and
+//! a heartbeat refused for the token is followed by one lookup and then the same 5-10 s
+//! pause unless that lookup gave us a new token. A lookup that answers `******` while we hold
+//! no token (the agent restarted while Ironic keeps the token) therefore costs one lookup and
+//! one heartbeat every 5-10 s, not a tight loop.
 
 use crate::advertise;
 use crate::agent::{Agent, AGENT_VERSION};
@@ -11,7 +19,7 @@ use crate::config::Config;
 use crate::ironic::{backoff, conflict_pause, CallError, IronicClient};
 use crate::server;
 use crate::tls;
-use hwmgr::StepCall;
+use hwmgr::{Host, Runner};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -70,34 +78,14 @@ pub struct NodeSession {
     pub tls_min_version: Option<String>,
 }
 
-/// MAC addresses of every interface in the inventory, for lookup.
-fn mac_addresses(agent: &Agent) -> Vec<String> {
-    let inv = match agent
-        .dispatcher
-        .dispatch("list_hardware_info", &StepCall::default(), None)
-    {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!("cannot list network interfaces: {e}");
-            return vec![];
-        }
-    };
-    inv["interfaces"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["mac_address"].as_str())
-        .filter(|m| !m.is_empty() && *m != "00:00:00:00:00:00")
-        .map(str::to_string)
-        .collect()
-}
-
-/// Waits up to 60 s (5 s steps) for an interface with a MAC, as IPA does.
-async fn wait_for_macs(agent: &Arc<Agent>) -> Result<Vec<String>, String> {
+/// Waits up to 60 s (5 s steps) for an interface with a MAC, as IPA does. The MACs are read
+/// from `/sys/class/net` with the inventory's own rule (physical NICs, not `lo`, no all-zero
+/// address), without building the whole inventory.
+async fn wait_for_macs(host: &Host) -> Result<Vec<String>, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let a = agent.clone();
-        let macs = tokio::task::spawn_blocking(move || mac_addresses(&a))
+        let h = host.clone();
+        let macs = tokio::task::spawn_blocking(move || hwmgr_generic::inventory::mac_addresses(&h))
             .await
             .unwrap_or_default();
         if !macs.is_empty() {
@@ -114,7 +102,8 @@ async fn wait_for_macs(agent: &Arc<Agent>) -> Result<Vec<String>, String> {
     }
 }
 
-/// Applies a lookup answer: token rules of `ipa-protocol.md` section 2.
+/// Applies a lookup answer: the token rules of `ironic_python_agent/agent.py:
+/// IronicPythonAgent.process_lookup_data`.
 fn process_lookup(agent: &Agent, data: &Value) -> NodeSession {
     let config = &data["config"];
     match config.get("agent_token").and_then(Value::as_str) {
@@ -204,12 +193,12 @@ async fn lookup_loop(
 
 async fn discover_advertise(
     config: &Config,
-    agent: &Arc<Agent>,
+    runner: &Arc<dyn Runner>,
     client: &IronicClient,
 ) -> Result<String, String> {
     let attempts = config.ip_lookup_attempts.max(1);
     for round in 1..=attempts {
-        let (c, r, urls) = (config.clone(), agent.runner.clone(), client.urls());
+        let (c, r, urls) = (config.clone(), runner.clone(), client.urls());
         let found = tokio::task::spawn_blocking(move || advertise::discover(&c, r.as_ref(), &urls))
             .await
             .ok()
@@ -229,7 +218,71 @@ async fn discover_advertise(
     Err("could not find an address to advertise to Ironic; set ipa-advertise-host or ipa-network-interface".into())
 }
 
-pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), String> {
+/// What the agent advertises and serves with: the callback URL, and with auto-TLS the server
+/// configuration and the certificate sent in heartbeats.
+struct Advertised {
+    callback: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cert_pem: Option<String>,
+}
+
+/// Finds the address to advertise and, when Ironic can take it (API 1.68+), generates the
+/// auto-TLS certificate for it.
+async fn advertise(
+    config: &Config,
+    host: &Host,
+    runner: &Arc<dyn Runner>,
+    client: &IronicClient,
+    session: &NodeSession,
+) -> Result<Advertised, String> {
+    let address = discover_advertise(config, runner, client).await?;
+    let api_version = client.api_version().await.map_err(|e| e.to_string())?;
+    if !(config.enable_auto_tls && api_version >= (1, 68)) {
+        return Ok(Advertised {
+            callback: advertise::callback_url(
+                &config.advertise_protocol,
+                &address,
+                config.advertise_port,
+            ),
+            tls: None,
+            cert_pem: None,
+        });
+    }
+    let ip = address.parse().map_err(|_| {
+        format!("auto-TLS needs an IP address to put in the certificate, got advertise host {address:?}")
+    })?;
+    let hostname = host
+        .attr("/proc/sys/kernel/hostname")
+        .unwrap_or_else(|| "ironic-agent".into());
+    let min = session
+        .tls_min_version
+        .clone()
+        .unwrap_or_else(|| config.tls_min_version.clone());
+    let dir = host.path(&config.cert_dir);
+    let t = tls::generate(
+        ip,
+        &hostname,
+        &config.tls_certificate_curve,
+        config.auto_tls_allowed_clock_skew,
+        &min,
+        &dir,
+    )?;
+    tracing::info!(%ip, min_tls = %min, cert = %dir.join("agent.crt").display(), "auto-TLS: generated a self-signed certificate");
+    Ok(Advertised {
+        callback: advertise::callback_url("https", &address, config.advertise_port),
+        tls: Some(t.server_config),
+        cert_pem: Some(t.cert_pem),
+    })
+}
+
+/// Runs the agent with Ironic: lookup, then the API, then heartbeats forever.
+pub async fn run_with_ironic(
+    agent: Arc<Agent>,
+    host: Host,
+    runner: Arc<dyn Runner>,
+    config: Config,
+    nofile: Option<u64>,
+) -> Result<(), String> {
     if !config.hardware_initialization_delay.is_zero() {
         tracing::info!(
             secs = config.hardware_initialization_delay.as_secs_f64(),
@@ -237,7 +290,7 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
         );
         tokio::time::sleep(config.hardware_initialization_delay).await;
     }
-    let macs = wait_for_macs(&agent).await?;
+    let macs = wait_for_macs(&host).await?;
     let client = Arc::new(IronicClient::new(&config)?);
     tracing::info!(urls = ?client.urls(), macs = %macs.join(","), "looking up the node in Ironic");
     let data = lookup_loop(
@@ -248,65 +301,39 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
         Some(config.lookup_timeout),
     )
     .await?;
-    let mut session = process_lookup(&agent, &data);
-
-    let host = discover_advertise(&config, &agent, &client).await?;
-    let api_version = client.api_version().await.map_err(|e| e.to_string())?;
-    let mut protocol = config.advertise_protocol.clone();
-    let mut tls_config = None;
-    let mut cert_pem = None;
-    if config.enable_auto_tls && api_version >= (1, 68) {
-        let ip = host
-            .parse()
-            .map_err(|_| format!("auto-TLS needs an IP address to put in the certificate, got advertise host {host:?}"))?;
-        let hostname = agent
-            .host
-            .attr("/proc/sys/kernel/hostname")
-            .unwrap_or_else(|| "ironic-agent".into());
-        let min = session
-            .tls_min_version
-            .clone()
-            .unwrap_or_else(|| config.tls_min_version.clone());
-        let dir = agent.host.path(&config.cert_dir);
-        let t = tls::generate(
-            ip,
-            &hostname,
-            &config.tls_certificate_curve,
-            config.auto_tls_allowed_clock_skew,
-            &min,
-            &dir,
-        )?;
-        tracing::info!(%ip, min_tls = %min, cert = %dir.join("agent.crt").display(), "auto-TLS: generated a self-signed certificate");
-        protocol = "https".into();
-        tls_config = Some(t.server_config);
-        cert_pem = Some(t.cert_pem);
-    }
-    let callback = advertise::callback_url(&protocol, &host, config.advertise_port);
+    let session = process_lookup(&agent, &data);
+    let adv = advertise(&config, &host, &runner, &client, &session).await?;
 
     let listener = server::bind(config.listen_host, config.listen_port)
         .await
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let scheme = if tls_config.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    tracing::info!(%addr, %callback, "API listening ({scheme})");
-    let app = api::router(api::ApiState {
-        agent: agent.clone(),
-        scheme,
-    });
-    let agent_lockdown = agent.lockdown.subscribe();
+    let scheme = if adv.tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, callback = %adv.callback, "API listening ({scheme})");
+    let app = api::router(api::ApiState::new(agent.clone(), scheme));
+    let lockdown = agent.lockdown.subscribe();
+    let tls_config = adv.tls.clone();
     tokio::spawn(async move {
-        if let Err(e) = server::serve(listener, app, tls_config, agent_lockdown).await {
+        if let Err(e) = server::serve(listener, app, tls_config, nofile, lockdown).await {
             tracing::error!("API server failed: {e}");
         }
     });
-
     // Heartbeats start only once the API listens: the first one makes the conductor call us.
+    heartbeat_forever(&agent, &client, &config, &macs, session, &adv).await
+}
+
+/// Heartbeats until lockdown; a refusal for the token leads to a new lookup.
+async fn heartbeat_forever(
+    agent: &Arc<Agent>,
+    client: &IronicClient,
+    config: &Config,
+    macs: &[String],
+    mut session: NodeSession,
+    adv: &Advertised,
+) -> Result<(), String> {
     let mut schedule = HeartbeatSchedule::new(Instant::now());
     let mut lockdown = agent.lockdown.subscribe();
+    let mut refusals = 0u32;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(schedule.next) => {}
@@ -319,11 +346,12 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
                 std::future::pending::<()>().await;
             }
         }
-        let body = heartbeat_body(&callback, agent.token(), cert_pem.as_deref());
+        let body = heartbeat_body(&adv.callback, agent.token(), adv.cert_pem.as_deref());
         schedule.sent(Instant::now());
         match client.heartbeat(&session.node_uuid, &body).await {
             Ok(()) => {
                 tracing::info!(node = %session.node_uuid, "heartbeat accepted");
+                refusals = 0;
                 schedule.succeeded(
                     Instant::now(),
                     session.heartbeat_timeout,
@@ -331,17 +359,25 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
                 );
             }
             Err(e) if needs_relookup(&e) => {
-                tracing::warn!("heartbeat refused: {e}; the conductor ended the operation or wiped our token: looking up again");
+                refusals = refusals.saturating_add(1);
+                tracing::warn!(refusals, "heartbeat refused: {e}; the conductor ended the operation or wiped our token: looking up again");
                 let cap = session
                     .heartbeat_timeout
                     .mul_f64(0.3)
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));
-                let data = lookup_loop(&client, &macs, config.lookup_interval, cap, None).await?;
+                let held = agent.token();
+                let data = lookup_loop(client, macs, config.lookup_interval, cap, None).await?;
                 session = NodeSession {
                     tls_min_version: session.tls_min_version.clone(),
-                    ..process_lookup(&agent, &data)
+                    ..process_lookup(agent, &data)
                 };
-                schedule.immediately(Instant::now());
+                let now = Instant::now();
+                if after_relookup_retry_at_once(refusals, held.as_deref(), agent.token().as_deref())
+                {
+                    schedule.immediately(now);
+                } else {
+                    schedule.failed(now, rand::rng().random_range(1.0..2.0));
+                }
             }
             Err(e) => {
                 tracing::warn!("heartbeat failed: {e}; retrying in 5-10 s");
@@ -349,6 +385,13 @@ pub async fn run_with_ironic(agent: Arc<Agent>, config: Config) -> Result<(), St
             }
         }
     }
+}
+
+/// After a heartbeat refused for the token and a new lookup: heartbeat again at once only
+/// when the lookup gave a token we did not hold and this is the first refusal in a row;
+/// otherwise wait as after any failed heartbeat. Never a loop.
+fn after_relookup_retry_at_once(refusals: u32, held: Option<&str>, now: Option<&str>) -> bool {
+    refusals <= 1 && now.is_some() && now != held
 }
 
 fn heartbeat_body(callback: &str, token: Option<String>, cert_pem: Option<&str>) -> Value {
@@ -429,6 +472,24 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_heartbeat_is_retried_at_once_only_with_a_new_token() {
+        let t = "t".repeat(43);
+        assert!(after_relookup_retry_at_once(1, None, Some(&t)));
+        assert!(
+            !after_relookup_retry_at_once(1, None, None),
+            "****** with no token held"
+        );
+        assert!(
+            !after_relookup_retry_at_once(1, Some(&t), Some(&t)),
+            "same token"
+        );
+        assert!(
+            !after_relookup_retry_at_once(2, None, Some(&t)),
+            "refused again"
+        );
+    }
+
+    #[test]
     fn heartbeat_body_matches_ipa() {
         let b = heartbeat_body("https://10.0.2.15:9999", Some("t".repeat(43)), Some("PEM"));
         assert_eq!(b["callback_url"], "https://10.0.2.15:9999");
@@ -441,11 +502,11 @@ mod tests {
 
     #[test]
     fn lookup_token_rules() {
+        let host = hwmgr::Host::new("/nonexistent");
         let agent = Agent::new(
-            hwmgr::Host::new("/nonexistent"),
-            Arc::new(hwmgr::RecordingRunner::new()),
             Arc::new(crate::dispatch::Dispatcher::new(vec![])),
-            None,
+            crate::power::PowerSwitch::new(host.clone(), Arc::new(hwmgr::RecordingRunner::new())),
+            crate::syslogs::LogSources::new(host.root(), None),
             None,
         );
         let data = |tok: Value| json!({"node": {"uuid": "u"}, "config": {"heartbeat_timeout": 30, "agent_token": tok}});

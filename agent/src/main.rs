@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod dispatch;
+mod errors;
 mod ironic;
 mod lifecycle;
 mod managers;
@@ -21,6 +22,8 @@ use crate::agent::{Agent, AGENT_VERSION};
 use crate::cli::{Invocation, Mode};
 use crate::config::{Config, Params, Source};
 use crate::dispatch::Dispatcher;
+use crate::power::PowerSwitch;
+use crate::syslogs::LogSources;
 use hwmgr::{Host, Runner, StepCall, StepKind, SystemRunner};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(config.debug, config.log_file.as_deref(), false);
+            log_panics();
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -154,6 +158,16 @@ fn init_logging(debug: bool, log_file: Option<&std::path::Path>, quiet: bool) {
     }
 }
 
+/// Panics go to the log too (with `ipa-log-file`, stderr may not be kept). The release build
+/// unwinds, so a panicking step becomes an IPA error (`commands.rs`) and the agent lives on.
+fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        default(info);
+    }));
+}
+
 fn build_dispatcher(host: &Host, runner: Arc<dyn Runner>) -> Arc<Dispatcher> {
     Arc::new(Dispatcher::new(managers::candidates(host, runner)))
 }
@@ -187,7 +201,8 @@ fn print_steps(inv: &Invocation) {
 }
 
 /// `ironic-agent raid plan`: validate a target_raid_config against this machine and print the
-/// exact commands create would run, without running any.
+/// exact commands create would run, without running any. Goes through the dispatcher like a
+/// step: the manager that would run `create_configuration` makes the plan.
 fn raid_plan(
     inv: &Invocation,
     config: &std::path::Path,
@@ -213,15 +228,26 @@ fn raid_plan(
         node["target_raid_config"] = raid_config.clone();
     }
     let host = Host::new(&inv.host_root);
-    let machine =
-        hwmgr_generic::Machine::new(host.clone(), Arc::new(SystemRunner::for_host(&host)));
-    match hwmgr_generic::raid::plan::plan_create(&machine, &node, &raid_config) {
+    let d = build_dispatcher(&host, Arc::new(SystemRunner::for_host(&host)));
+    let mut args = serde_json::Map::new();
+    args.insert("raid_config".into(), raid_config);
+    let call = StepCall {
+        kind: None,
+        node,
+        ports: serde_json::json!([]),
+        args,
+    };
+    match d.dispatch("plan_raid_configuration", &call, None) {
         Ok(plan) => {
-            println!("{plan}");
+            println!(
+                "{}",
+                plan.as_str()
+                    .map_or_else(|| plan.to_string(), str::to_string)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("REJECTED ({}): {}", e.kind.type_name(), e.details);
+            println!("REJECTED ({}): {}", e.class.type_name(), e.details);
             ExitCode::from(1)
         }
     }
@@ -230,36 +256,37 @@ fn raid_plan(
 async fn run(inv: Invocation, config: Config) -> Result<(), String> {
     let host = Host::new(&inv.host_root);
     tracing::info!(version = AGENT_VERSION, root = %host.root().display(), "ironic-agent starting");
+    let nofile = server::raise_open_file_limit();
     let runner: Arc<dyn Runner> = Arc::new(SystemRunner::for_host(&host));
     let dispatcher = build_dispatcher(&host, runner.clone());
     for line in dispatcher.manager_summary() {
         tracing::info!("hardware manager {line}");
     }
     let agent = Agent::new(
-        host,
-        runner,
         dispatcher,
+        PowerSwitch::new(host.clone(), runner.clone()),
+        LogSources::new(host.root(), config.log_file.clone()),
         config.agent_token.clone(),
-        config.log_file.clone(),
     );
     if config.api_urls.is_empty() {
         tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
-        return serve_standalone(agent, &config).await;
+        return serve_standalone(agent, &config, nofile).await;
     }
-    lifecycle::run_with_ironic(agent, config).await
+    lifecycle::run_with_ironic(agent, host, runner, config, nofile).await
 }
 
-async fn serve_standalone(agent: Arc<Agent>, config: &Config) -> Result<(), String> {
+async fn serve_standalone(
+    agent: Arc<Agent>,
+    config: &Config,
+    nofile: Option<u64>,
+) -> Result<(), String> {
     let listener = server::bind(config.listen_host, config.listen_port)
         .await
         .map_err(|e| format!("cannot listen on port {}: {e}", config.listen_port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "API listening (http)");
-    let app = api::router(api::ApiState {
-        agent: agent.clone(),
-        scheme: "http",
-    });
-    server::serve(listener, app, None, agent.lockdown.subscribe())
+    let app = api::router(api::ApiState::new(agent.clone(), "http"));
+    server::serve(listener, app, None, nofile, agent.lockdown.subscribe())
         .await
         .map_err(|e| format!("API server failed: {e}"))?;
     tracing::warn!("API stopped (lockdown); idling");

@@ -8,8 +8,55 @@ use std::sync::Arc;
 
 pub fn candidates(host: &Host, runner: Arc<dyn Runner>) -> Vec<Arc<dyn HardwareManager>> {
     let machine = Machine::new(host.clone(), runner.clone());
-    vec![
+    #[allow(unused_mut)]
+    let mut managers: Vec<Arc<dyn HardwareManager>> = vec![
         Arc::new(GenericHardwareManager::new(machine)),
         Arc::new(ProliantHardwareManager::new(runner)),
-    ]
+    ];
+    #[cfg(feature = "fault-injection")]
+    managers.push(Arc::new(fault_injection::FaultInjectionManager));
+    managers
+}
+
+/// A manager whose only step panics, compiled in only with the `fault-injection` cargo
+/// feature, which nothing but the test build enables (`tests/tests/hardening.rs` builds a
+/// release binary with it into its own target directory). It exists because no honest input
+/// makes a real step panic, yet the release build's behaviour on a panic (an IPA error, the
+/// agent lives on) must be tested; the product binary has no such step and no way to add one.
+#[cfg(feature = "fault-injection")]
+mod fault_injection {
+    use hwmgr::{AgentError, HardwareManager, Step, StepCall, StepKind, Support, SupportLevel};
+    use serde_json::Value;
+
+    pub struct FaultInjectionManager;
+
+    impl HardwareManager for FaultInjectionManager {
+        fn class_name(&self) -> &str {
+            "FaultInjectionHardwareManager"
+        }
+        fn name(&self) -> &str {
+            "fault_injection_hardware_manager"
+        }
+        fn version(&self) -> &str {
+            "1.0"
+        }
+        fn evaluate_support(&self) -> Support {
+            Support::new(
+                SupportLevel::GENERIC,
+                "test build only (cargo feature fault-injection)",
+            )
+        }
+        fn steps(&self, kind: StepKind, _: &StepCall) -> Vec<Step> {
+            match kind {
+                StepKind::Clean => vec![Step::new("deploy", "inject_panic", 0)],
+                _ => vec![],
+            }
+        }
+        fn execute(&self, method: &str, _: &StepCall) -> Option<Result<Value, AgentError>> {
+            match method {
+                "inject_panic" => panic!("fault injection: inject_panic was called"),
+                _ => None,
+            }
+        }
+    }
 }

@@ -120,6 +120,8 @@ impl HardwareManager for GenericHardwareManager {
         }
         match method {
             "full_sync" => Some(self.full_sync()),
+            // Not a step: `ironic-agent raid plan` (plans, runs nothing).
+            "plan_raid_configuration" => Some(plan_raid_configuration(&self.machine, call)),
             "list_hardware_info" => Some(Ok(crate::inventory::hardware_inventory(
                 &self.machine.host,
                 self.machine.runner.as_ref(),
@@ -206,6 +208,18 @@ fn create_configuration(m: &GenericHardwareManager, call: &StepCall) -> Result<V
         decline_hardware_raid(config)?;
     }
     crate::raid::create_configuration(&m.machine, call)
+}
+
+/// Not a step: the plan `create_configuration` would carry out for `args.raid_config` (else
+/// the node's `target_raid_config`), as text: the verdict and the exact commands. For
+/// `ironic-agent raid plan`, which goes through the dispatcher like a step.
+fn plan_raid_configuration(m: &Machine, call: &StepCall) -> Result<Value, AgentError> {
+    let raid_config = call
+        .args
+        .get("raid_config")
+        .unwrap_or(&call.node["target_raid_config"]);
+    let plan = crate::raid::plan::plan_create(m, &call.node, raid_config)?;
+    Ok(Value::String(plan.to_string()))
 }
 
 /// `raid.apply_configuration`: the config comes in the step's args.
