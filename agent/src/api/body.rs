@@ -102,6 +102,6 @@ mod tests {
         let e = read_body(&h, Body::empty(), 5).await.unwrap_err();
         assert_eq!(e.status.as_u16(), 413);
         assert!(e.close);
-        assert!(MAX_BODY > 3 * 64 * 1024 * 1024);
+        assert_eq!(MAX_BODY, 193 * 1024 * 1024);
     }
 }

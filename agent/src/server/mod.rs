@@ -64,7 +64,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
     let before = lim.current;
     if lim.current != lim.maximum {
         lim.current = lim.maximum;
-        if let Err(e) = setrlimit(Resource::Nofile, lim.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
             tracing::warn!("cannot raise the open-file limit: {e}");
             return before;
         }
