@@ -64,6 +64,10 @@ pub struct AgentOptions {
     pub no_wait: bool,
     /// Extra environment variables for the agent (and so for the tools it runs).
     pub env: Vec<(String, String)>,
+    /// The agent's open-file limit (soft, hard) from the start, as a ramdisk would set it.
+    pub open_files: Option<(u64, u64)>,
+    /// Another agent binary than [`agent_binary`] (e.g. a release build).
+    pub binary: Option<PathBuf>,
 }
 
 pub struct AgentProcess {
@@ -77,7 +81,23 @@ impl AgentProcess {
     pub fn start(root: &Path, opts: AgentOptions) -> AgentProcess {
         let port = opts.port.unwrap_or_else(free_port);
         let log = root.join(format!("agent-{port}.log"));
-        let mut cmd = Command::new(agent_binary());
+        let mut cmd = Command::new(opts.binary.clone().unwrap_or_else(agent_binary));
+        if let Some((soft, hard)) = opts.open_files {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit is async-signal-safe and `lim` is a plain value.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.arg("--host-root").arg(root);
         cmd.args([
             "--listen-host",
@@ -140,6 +160,10 @@ impl AgentProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Exit status if the process has ended.

@@ -7,7 +7,7 @@ use agent_tests::agent::{
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "Xb1tokentokentokentokentokentokentokentok";
+const TOKEN: &str = "Xb1tokentokentokentokentokentokentokentok12";
 
 fn agent_with_token() -> (tempfile::TempDir, AgentProcess) {
     let m = bare_machine();
@@ -112,7 +112,7 @@ fn token_is_required_on_command_routes() {
         "",
         "agent_token=",
         "agent_token=wrong",
-        "agent_token=Xb1tokentokentokentokentokentokentokentoX",
+        "agent_token=Xb1tokentokentokentokentokentokentokentok1X",
     ] {
         assert_fault(
             &send(http().get(a.url(&format!("/v1/commands/?{q}")))),
