@@ -87,7 +87,7 @@ impl Params {
     }
 }
 
-/// The agent's settings. Defaults are IPA's (`ipa-protocol.md` section 5).
+/// The agent's settings. Defaults are IPA's (`ironic_python_agent/config.py`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub api_urls: Vec<String>,

@@ -1,6 +1,7 @@
-//! Step dispatch across hardware managers, with IPA's semantics (`ipa-protocol.md` 7.4-7.6):
-//! managers ordered by support level, steps deduplicated by name, the highest-support manager
-//! that implements a method runs it, and "not mine" falls through to the next.
+//! Step dispatch across hardware managers, with IPA's semantics
+//! (`ironic_python_agent/hardware.py: dispatch_to_managers`, `get_managers`): managers
+//! ordered by support level, steps deduplicated by name, the highest-support manager that
+//! implements a method runs it, and "not mine" falls through to the next.
 //!
 //! Beyond IPA: when nothing provides a method, the error says which steps ARE available and
 //! why each declined manager was not loaded (the "step not found" pain).

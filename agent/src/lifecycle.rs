@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// When to send the next heartbeat (`ipa-protocol.md` 3.4): immediately at first; after a
+/// When to send the next heartbeat (`ironic_python_agent/agent.py:
+/// IronicPythonAgentHeartbeater`): immediately at first; after a
 /// success `heartbeat_timeout × U(0.3, 0.6)`; after a failure 5-10 s; and when a command ends,
 /// soon — but never closer than 5 s to the previous one.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
-//! Automatic TLS (`ipa-protocol.md` 4): a fresh EC key and a self-signed certificate whose
-//! only SubjectAltName is the advertise IP, served with rustls; the PEM goes to the conductor
-//! in every heartbeat as `agent_verify_ca`, and the conductor verifies us against it.
+//! Automatic TLS (`ironic_python_agent/tls_utils.py`): a fresh EC key and a self-signed
+//! certificate whose only SubjectAltName is the advertise IP, served with rustls; the PEM goes
+//! to the conductor in every heartbeat as `agent_verify_ca`, and the conductor verifies us
+//! against it.
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType, SerialNumber};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
