@@ -34,6 +34,13 @@ fn start(root: &Path, opts: AgentOptions) -> AgentProcess {
     )
 }
 
+/// An agent on a bare fake machine, holding [`TOKEN`].
+fn agent(opts: AgentOptions) -> (tempfile::TempDir, AgentProcess) {
+    let m = bare_machine();
+    let a = start(m.path(), opts);
+    (m, a)
+}
+
 fn post_cmd(a: &AgentProcess, wait: bool, name: &str, params: Value) -> Reply {
     send(
         http()
@@ -191,15 +198,11 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
 
 #[test]
 fn idle_connections_cannot_lock_the_conductor_out() {
-    let m = bare_machine();
     // A ramdisk-like open-file limit, small enough to exhaust quickly.
-    let a = start(
-        m.path(),
-        AgentOptions {
-            open_files: Some((256, 256)),
-            ..Default::default()
-        },
-    );
+    let (_m, a) = agent(AgentOptions {
+        open_files: Some((256, 256)),
+        ..Default::default()
+    });
     let mut idle = Vec::new();
     for i in 0..400 {
         let mut s = TcpStream::connect(("127.0.0.1", a.port)).expect("connect");
@@ -238,14 +241,10 @@ fn idle_connections_cannot_lock_the_conductor_out() {
 
 #[test]
 fn the_open_file_limit_is_raised_at_start_up() {
-    let m = bare_machine();
-    let a = start(
-        m.path(),
-        AgentOptions {
-            open_files: Some((256, 4096)),
-            ..Default::default()
-        },
-    );
+    let (_m, a) = agent(AgentOptions {
+        open_files: Some((256, 4096)),
+        ..Default::default()
+    });
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", a.pid())).unwrap();
     let line = limits
         .lines()
@@ -258,8 +257,7 @@ fn the_open_file_limit_is_raised_at_start_up() {
 
 #[test]
 fn slow_headers_and_idle_keep_alive_connections_are_closed() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     let t0 = Instant::now();
     let mut slow = raw(&a);
     slow.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
@@ -283,8 +281,7 @@ fn slow_headers_and_idle_keep_alive_connections_are_closed() {
 
 #[test]
 fn refused_requests_are_answered_before_their_body_and_closed() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     let big = 31 * 1024 * 1024;
     for expect in ["", "Expect: 100-continue\r\n"] {
         let mut s = raw(&a);
@@ -345,8 +342,7 @@ fn refused_requests_are_answered_before_their_body_and_closed() {
 
 #[test]
 fn authenticated_bodies_are_bounded_but_fit_an_inline_config_drive() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     // A 40 MiB config drive in the node, as `deploy.write_image` sends it: larger than the
     // old 32 MiB limit, within Ironic's 64 MiB.
     let configdrive = "H4sI".to_string() + &"A".repeat(40 * 1024 * 1024);
@@ -466,8 +462,7 @@ fn a_panicking_step_in_the_release_build_is_an_ipa_error() {
 
 #[test]
 fn the_command_history_is_bounded() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     let mut ids = Vec::new();
     for _ in 0..130 {
         let r = post_cmd(
@@ -568,8 +563,7 @@ fn the_log_bundle_keeps_the_tail_of_a_huge_log() {
 
 #[test]
 fn the_first_agent_token_wins() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     let get = |q: &str| send(http().get(a.url(&format!("/v1/commands/?{q}")))).status;
     assert_eq!(get(&format!("agent_token={TOKEN}&agent_token=bad")), 200);
     assert_eq!(get(&format!("agent_token=bad&agent_token={TOKEN}")), 401);
@@ -623,8 +617,7 @@ fn masked_and_short_tokens_are_refused_at_start_up() {
 
 #[test]
 fn ports_of_any_type_are_ignored_as_ipa_does() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     for ports in [json!({}), json!("x"), json!(3)] {
         let r = post_cmd(
             &a,
@@ -639,8 +632,7 @@ fn ports_of_any_type_are_ignored_as_ipa_does() {
 
 #[test]
 fn only_http_1_1_is_spoken() {
-    let m = bare_machine();
-    let a = start(m.path(), AgentOptions::default());
+    let (_m, a) = agent(AgentOptions::default());
     let mut s = raw(&a);
     // The HTTP/2 connection preface and an empty SETTINGS frame (prior knowledge, RFC 9113).
     s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
