@@ -649,27 +649,6 @@ fn only_http_1_1_is_spoken() {
     );
 }
 
-#[test]
-fn raid_plan_goes_through_the_dispatcher() {
-    let m = bare_machine();
-    let cfg = m.path().join("raid.json");
-    std::fs::write(
-        &cfg,
-        r#"{"logical_disks": [{"size_gb": "MAX", "raid_level": "1", "controller": "software"}]}"#,
-    )
-    .unwrap();
-    let out = std::process::Command::new(agent_binary())
-        .args(["raid", "plan", "--config"])
-        .arg(&cfg)
-        .arg("--host-root")
-        .arg(m.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.starts_with("REJECTED (SoftwareRAIDError)"), "{text}");
-}
-
 /// A fake machine with one NIC, so that lookup has a MAC.
 fn machine_with_nic(mac: &str) -> tempfile::TempDir {
     let m = bare_machine();
