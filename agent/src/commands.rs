@@ -262,12 +262,10 @@ pub async fn submit(
 }
 
 /// The error class of a command that could not finish: the step kind's class for steps
-/// (IPA's `CleaningError`, ...), else `CommandExecutionError`.
+/// (the contract's one map, `StepKind::error_kind`), else `CommandExecutionError`.
 fn failure_kind(command: Command) -> ErrorKind {
     match command {
-        Command::ExecuteStep(StepKind::Clean) => ErrorKind::CleaningError,
-        Command::ExecuteStep(StepKind::Deploy) => ErrorKind::DeploymentError,
-        Command::ExecuteStep(StepKind::Service) => ErrorKind::ServicingError,
+        Command::ExecuteStep(kind) => kind.error_kind(),
         _ => ErrorKind::CommandExecutionError,
     }
 }

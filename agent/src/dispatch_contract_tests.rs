@@ -2,6 +2,7 @@
 //! which reason reaches the operator when a step cannot run here.
 
 use super::Dispatcher;
+use crate::errors::{AgentClass, Class};
 use hwmgr::{ErrorKind, HardwareManager, Host, RecordingRunner, StepCall, StepKind};
 use hwmgr_generic::{GenericHardwareManager, Machine};
 use hwmgr_proliant::ProliantHardwareManager;
@@ -121,7 +122,7 @@ fn hardware_raid_without_a_loaded_smart_array_manager_names_its_reason() {
             let e = d
                 .dispatch(method, &hardware_raid_call(kind), Some(kind))
                 .unwrap_err();
-            assert_eq!(e.kind, ErrorKind::HardwareManagerMethodNotFound, "{e}");
+            assert!(e.is(AgentClass::MethodNotFound), "{e}");
             let details = &e.details;
             assert!(details.contains(reason), "{dump:?} {method}: {details}");
             assert!(
@@ -155,7 +156,7 @@ fn hardware_raid_with_a_loaded_smart_array_manager_is_built_there() {
     let e = d
         .dispatch("create_configuration", &call, Some(StepKind::Clean))
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::CleaningError, "{e}");
+    assert_eq!(e.class, Class::Manager(ErrorKind::CleaningError), "{e}");
     assert!(
         r.lines()
             .iter()

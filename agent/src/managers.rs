@@ -25,10 +25,22 @@ pub fn candidates(host: &Host, runner: Arc<dyn Runner>) -> Vec<Arc<dyn HardwareM
 /// agent lives on) must be tested; the product binary has no such step and no way to add one.
 #[cfg(feature = "fault-injection")]
 mod fault_injection {
-    use hwmgr::{AgentError, HardwareManager, Step, StepCall, StepKind, Support, SupportLevel};
+    use hwmgr::{
+        AgentError, HardwareManager, Offer, Step, StepCall, StepDecl, StepKind, StepTable, Support,
+        SupportLevel,
+    };
     use serde_json::Value;
 
     pub struct FaultInjectionManager;
+
+    const STEPS: &[StepDecl<FaultInjectionManager>] = &[StepDecl {
+        interface: "deploy",
+        name: "inject_panic",
+        offers: &[Offer::clean(0)],
+        argsinfo: &[],
+        requires: &[],
+        run: |_, _| panic!("fault injection: inject_panic was called"),
+    }];
 
     impl HardwareManager for FaultInjectionManager {
         fn class_name(&self) -> &str {
@@ -47,16 +59,10 @@ mod fault_injection {
             )
         }
         fn steps(&self, kind: StepKind, _: &StepCall) -> Vec<Step> {
-            match kind {
-                StepKind::Clean => vec![Step::new("deploy", "inject_panic", 0)],
-                _ => vec![],
-            }
+            STEPS.steps(kind)
         }
-        fn execute(&self, method: &str, _: &StepCall) -> Option<Result<Value, AgentError>> {
-            match method {
-                "inject_panic" => panic!("fault injection: inject_panic was called"),
-                _ => None,
-            }
+        fn execute(&self, method: &str, call: &StepCall) -> Option<Result<Value, AgentError>> {
+            STEPS.execute(self, method, call)
         }
     }
 }
