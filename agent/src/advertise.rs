@@ -126,7 +126,7 @@ mod tests {
             advertise_host: Some("203.0.113.9".into()),
             ..Config::default()
         };
-        let r = hwmgr::RecordingRunner::new();
+        let r = testkit::RecordingRunner::new();
         assert_eq!(
             discover(&c, &r, &["http://127.0.0.1:1".into()]).as_deref(),
             Some("203.0.113.9")

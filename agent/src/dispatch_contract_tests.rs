@@ -3,11 +3,12 @@
 
 use super::Dispatcher;
 use crate::errors::{AgentClass, Class};
-use hwmgr::{ErrorKind, HardwareManager, Host, RecordingRunner, StepCall, StepKind};
+use hwmgr::{ErrorKind, HardwareManager, Host, StepCall, StepKind};
 use hwmgr_generic::{GenericHardwareManager, Machine};
 use hwmgr_proliant::ProliantHardwareManager;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
+use testkit::RecordingRunner;
 
 const SHOW_CONFIG: [&str; 6] = ["ssacli", "controller", "all", "show", "config", "detail"];
 

@@ -506,7 +506,7 @@ mod tests {
         let host = hwmgr::Host::new("/nonexistent");
         let agent = Agent::new(
             Arc::new(crate::dispatch::Dispatcher::new(vec![])),
-            crate::power::PowerSwitch::new(host.clone(), Arc::new(hwmgr::RecordingRunner::new())),
+            crate::power::PowerSwitch::new(host.clone(), Arc::new(testkit::RecordingRunner::new())),
             crate::syslogs::LogSources::new(host.root(), None),
             None,
         );

@@ -25,7 +25,8 @@
 
 use crate::raid::SkipList;
 use crate::Machine;
-use hwmgr::{command_error, AgentError, BlockDevice, Cmd, DevType, ErrorKind, Result, StepCall};
+use blockdev::{BlockDevice, DevType};
+use hwmgr::{command_error, AgentError, Cmd, ErrorKind, Result, StepCall};
 use serde_json::Value;
 
 /// Agent options that affect erasure.
@@ -50,8 +51,8 @@ const VMFS_GUID: &str = "AA31E02A-400F-11DB-9590-000C2911D1B8";
 
 /// `deploy.erase_devices_metadata` on the live machine.
 pub fn erase_devices_metadata(m: &Machine, call: &StepCall) -> Result<Value> {
-    let devices = hwmgr::list_block_devices(&m.host, true);
-    let md = hwmgr::blockdev::list_md_arrays(&m.host);
+    let devices = blockdev::list_block_devices(&m.host, true);
+    let md = blockdev::list_md_arrays(&m.host);
     erase_devices_metadata_on(m, &devices, &md, call, &EraseOptions::default())
 }
 
@@ -308,9 +309,10 @@ pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::{Host, RecordingRunner, StepKind};
+    use hwmgr::{Host, StepKind};
     use serde_json::json;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     fn machine() -> (Machine, RecordingRunner) {
         let r = RecordingRunner::new();

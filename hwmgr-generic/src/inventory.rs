@@ -2,7 +2,7 @@
 //! sysfs and procfs through [`Host`]; tools only where the kernel has no file for it (`ip`
 //! for addresses, `ipmitool` for the BMC).
 
-use hwmgr::blockdev::{list_block_devices, pci_address_in, resolved_sys_path};
+use blockdev::{list_block_devices, pci_address_in, resolved_sys_path};
 use hwmgr::{Cmd, Host, Runner};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -307,9 +307,9 @@ pub const INVENTORY_KEYS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::fake_machine::{FakeMachine, GIB, MIB};
-    use hwmgr::RecordingRunner;
     use serde_json::Map;
+    use testkit::fake_machine::{FakeMachine, GIB, MIB};
+    use testkit::RecordingRunner;
 
     fn keys(v: &Value) -> Vec<&str> {
         v.as_object()

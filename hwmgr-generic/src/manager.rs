@@ -249,9 +249,10 @@ fn decline_hardware_raid(config: &Value) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::{ErrorKind, RecordingRunner, StepKind};
+    use hwmgr::{ErrorKind, StepKind};
     use serde_json::json;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     fn manager(r: &RecordingRunner) -> GenericHardwareManager {
         let host = hwmgr::Host::new("/nonexistent-fake-root");

@@ -231,9 +231,10 @@ fn is_software_only(config: &Value) -> bool {
 #[cfg(test)]
 mod software_fallthrough_tests {
     use super::*;
-    use hwmgr::{RecordingRunner, StepKind};
+    use hwmgr::StepKind;
     use serde_json::json;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     #[test]
     fn software_raid_configs_are_declined() {

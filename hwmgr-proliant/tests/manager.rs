@@ -2,8 +2,9 @@
 
 mod common;
 use common::*;
-use hwmgr::{HardwareManager, RecordingRunner, StepKind, SupportLevel};
+use hwmgr::{HardwareManager, StepKind, SupportLevel};
 use serde_json::{json, Value};
+use testkit::RecordingRunner;
 
 #[test]
 fn support_needs_ssacli_and_a_raid_mode_controller() {

@@ -3,7 +3,7 @@
 //! and are used once, or the configuration is refused with a reason and runs nothing
 //! destructive.
 
-use hwmgr::{ErrorKind, RecordingRunner};
+use hwmgr::ErrorKind;
 use hwmgr_proliant::allocate::Target;
 use hwmgr_proliant::config::min_disks;
 use hwmgr_proliant::model::Server;
@@ -12,6 +12,7 @@ use hwmgr_proliant::raid;
 use hwmgr_proliant::size::parse_bytes;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use testkit::RecordingRunner;
 
 #[derive(Debug, Clone)]
 struct Drive {

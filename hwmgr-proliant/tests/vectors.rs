@@ -3,11 +3,12 @@
 
 mod common;
 use common::*;
-use hwmgr::{ErrorKind, HardwareManager, RecordingRunner};
+use hwmgr::{ErrorKind, HardwareManager};
 use hwmgr_proliant::config::validate;
 use hwmgr_proliant::raid::{self, probe_capacity};
 use hwmgr_proliant::ssacli;
 use serde_json::{json, Value};
+use testkit::RecordingRunner;
 
 const SLOT2: &str = "Smart Array P822 in Slot 2";
 const CREATE_R5: &str =

@@ -2,12 +2,11 @@
 //!
 //! Data flows one way: the agent's API hands a command to the dispatcher, the dispatcher
 //! calls a [`HardwareManager`], the manager runs tools through a [`Runner`] and reads the
-//! machine through a [`Host`]. Nothing in here knows about HTTP.
+//! machine through a [`Host`]. Nothing in here knows about HTTP. Block devices live in the
+//! `blockdev` crate, test support (fake machine, recording runner) in `testkit`.
 
-pub mod blockdev;
 pub mod boolean;
 pub mod error;
-pub mod fake_machine;
 pub mod host;
 pub mod manager;
 pub mod raid_config;
@@ -15,11 +14,10 @@ pub mod runner;
 pub mod step;
 pub mod text;
 
-pub use blockdev::{list_block_devices, BlockDevice, DevType};
 pub use error::{AgentError, ErrorKind, Result};
 pub use host::{validate_device_path, Host};
 pub use manager::{HardwareManager, LogFile, Support, SupportLevel};
-pub use runner::{Cmd, CmdOutput, CommandError, Failure, RecordingRunner, Runner, SystemRunner};
+pub use runner::{Cmd, CmdOutput, CommandError, Failure, Runner, SystemRunner};
 pub use step::{
     ApplyConfigurationArgs, ArgInfo, MissingPrograms, Offer, Step, StepCall, StepDecl, StepKind,
     StepTable,

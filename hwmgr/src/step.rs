@@ -447,9 +447,36 @@ mod tests {
         assert_eq!(m.0.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
+    /// Knows which programs are missing and runs nothing. (testkit's RecordingRunner cannot
+    /// serve hwmgr's own unit tests: testkit depends on hwmgr.)
+    #[derive(Default)]
+    struct Programs(std::sync::Mutex<Vec<String>>);
+
+    impl Programs {
+        fn without_program(&self, program: &str) -> &Self {
+            self.0.lock().unwrap().push(program.into());
+            self
+        }
+    }
+
+    impl Runner for Programs {
+        fn run(&self, cmd: &crate::Cmd) -> Result<crate::CmdOutput, crate::CommandError> {
+            Err(crate::CommandError {
+                command: cmd.to_string(),
+                failure: crate::Failure::NotFound,
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+        }
+
+        fn has_program(&self, program: &str) -> bool {
+            !self.0.lock().unwrap().iter().any(|p| p == program)
+        }
+    }
+
     #[test]
     fn missing_programs_name_step_and_programs() {
-        let r = crate::RecordingRunner::new();
+        let r = Programs::default();
         assert!(TABLE.missing_programs(&r).is_empty());
         r.without_program("sgdisk").without_program("mdadm");
         let missing = TABLE.missing_programs(&r);

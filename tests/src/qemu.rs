@@ -339,6 +339,7 @@ pub fn ramdisk() -> Ramdisk {
         let _lock = FileLock::acquire(&lock_dir().join("build.lock"));
         let sources = [
             "agent",
+            "blockdev",
             "hwmgr",
             "hwmgr-generic",
             "hwmgr-proliant",

@@ -5,10 +5,10 @@
 //! lacks and the steps they disable.
 
 use agent_tests::agent::{agent_binary, bare_machine, write_script};
-use hwmgr::fake_machine::{FakeMachine, GIB};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
+use testkit::fake_machine::{FakeMachine, GIB};
 
 fn two_disks(dir: &Path) {
     let _ = FakeMachine::new(dir)

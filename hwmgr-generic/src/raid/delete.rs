@@ -21,8 +21,8 @@ use super::report::{DeleteFailure, Deleted, ToolFailure};
 use super::{DeviceSource, LiveDevices, SkipList};
 use crate::tools::{mdadm, parted, wipefs, DevPath, ToolCmd};
 use crate::Machine;
-use hwmgr::blockdev::find_by_name;
-use hwmgr::{BlockDevice, ErrorKind, Result, StepCall};
+use blockdev::{find_by_name, BlockDevice};
+use hwmgr::{ErrorKind, Result, StepCall};
 use serde_json::Value;
 
 /// `raid.delete_configuration`: returns `null`.

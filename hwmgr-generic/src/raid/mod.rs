@@ -86,8 +86,8 @@ pub use delete::{delete_configuration, delete_with};
 pub use plan::{plan_create, plan_create_with, BootMode, PartTable, Plan, PlanEnv};
 
 use crate::tools::DevPath;
-use hwmgr::blockdev::DeviceHints;
-use hwmgr::{AgentError, BlockDevice, DevType, ErrorKind, Host, Result};
+use blockdev::{BlockDevice, DevType, DeviceHints};
+use hwmgr::{AgentError, ErrorKind, Host, Result};
 use serde_json::Value;
 
 /// Where RAID code gets its view of the machine's block devices. The live one reads
@@ -108,10 +108,10 @@ pub struct LiveDevices<'a>(pub &'a Host);
 
 impl DeviceSource for LiveDevices<'_> {
     fn block_devices(&self, with_partitions: bool) -> Vec<BlockDevice> {
-        hwmgr::list_block_devices(self.0, with_partitions)
+        blockdev::list_block_devices(self.0, with_partitions)
     }
     fn md_arrays(&self) -> Vec<BlockDevice> {
-        hwmgr::blockdev::list_md_arrays(self.0)
+        blockdev::list_md_arrays(self.0)
     }
     fn ramdisk_is_uefi(&self) -> bool {
         self.0.exists("/sys/firmware/efi")
@@ -181,7 +181,7 @@ impl SkipList {
         }
         dev.parent
             .as_deref()
-            .and_then(|p| hwmgr::blockdev::find_by_name(all, p))
+            .and_then(|p| blockdev::find_by_name(all, p))
             .is_some_and(|d| self.disk_hints.iter().any(|h| h.matches(d)))
     }
 
@@ -193,7 +193,7 @@ impl SkipList {
 /// The disk a member device belongs to (`/dev/sda1` → `/dev/sda`), from the device list,
 /// else by the kernel's partition naming rule; a whole-disk member is its own disk.
 pub(crate) fn parent_disk(devices: &[BlockDevice], member: &str) -> String {
-    if let Some(d) = hwmgr::blockdev::find_by_name(devices, member) {
+    if let Some(d) = blockdev::find_by_name(devices, member) {
         if d.dev_type == DevType::Disk {
             return d.name.clone();
         }

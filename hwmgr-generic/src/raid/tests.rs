@@ -8,11 +8,13 @@ use super::report::{CreateCause, CreateFailure, ToolFailure, Undo};
 use super::*;
 use crate::tools::DevPath;
 use crate::Machine;
-use hwmgr::{DevType, Host, RecordingRunner};
+use blockdev::DevType;
+use hwmgr::Host;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use testkit::RecordingRunner;
 
 const G: u64 = 1 << 30;
 
@@ -1580,8 +1582,8 @@ fn invalid_skip_list_hints_fail_instead_of_wiping() {
 
 mod live {
     use super::*;
-    use hwmgr::fake_machine::{FakeMachine, GIB};
     use hwmgr::{StepCall, StepKind};
+    use testkit::fake_machine::{FakeMachine, GIB};
 
     #[test]
     fn plan_and_create_read_the_machine() {

@@ -2,12 +2,13 @@
 #![allow(dead_code)]
 
 use hwmgr::text::{is_one_sentence_end, sentence};
-use hwmgr::{AgentError, HardwareManager, RecordingRunner, Step, StepCall, StepKind, Support};
+use hwmgr::{AgentError, HardwareManager, Step, StepCall, StepKind, Support};
 use hwmgr_proliant::ProliantHardwareManager;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::RecordingRunner;
 
 pub const C1: [&str; 6] = ["ssacli", "controller", "all", "show", "config", "detail"];
 pub const C1_LINE: &str = "ssacli controller all show config detail";

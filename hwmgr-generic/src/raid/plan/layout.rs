@@ -11,7 +11,7 @@ use super::{
 };
 use crate::tools::mdadm::ArrayName;
 use crate::tools::parted::{End, Start};
-use hwmgr::blockdev::GIB;
+use blockdev::GIB;
 use hwmgr::raid_config::SizeGb;
 
 /// The logical disks to create, in creation order: `MAX` last (IPA creates the arrays in

@@ -7,9 +7,8 @@ use super::validate::Request;
 use super::{KeptArray, PlanEnv};
 use crate::tools::mdadm::Level;
 use crate::tools::DevPath;
-use hwmgr::blockdev::DeviceHints;
+use blockdev::{BlockDevice, DevType, DeviceHints};
 use hwmgr::raid_config::{PhysicalDisks, SizeGb};
-use hwmgr::{BlockDevice, DevType};
 use serde_json::{Map, Value};
 
 /// What planning found so far: problems refuse the plan, notes go with it.

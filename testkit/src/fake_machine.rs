@@ -3,7 +3,7 @@
 //! managers can be tested against it through a [`Host`] rooted there.
 //!
 //! ```no_run
-//! # use hwmgr::fake_machine::{FakeMachine, GIB};
+//! # use testkit::fake_machine::{FakeMachine, GIB};
 //! let dir = std::env::temp_dir().join("fake-machine-doc");
 //! let m = FakeMachine::new(&dir)
 //!     .disk("sda", 100 * GIB).model("QEMU HARDDISK").serial("S1").rotational(false)
@@ -32,7 +32,7 @@
 //!   `holders/<md>` link back;
 //! * `/dev/<name>` exists as an empty file for every device node.
 
-use crate::host::Host;
+use hwmgr::Host;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
