@@ -374,18 +374,9 @@ pub fn match_device_hints<'a>(
 mod tests {
     use super::*;
     use crate::sysfs::list_block_devices;
+    use crate::test_support::{fake, names};
     use serde_json::json;
-    use testkit::fake_machine::{FakeMachine, MIB};
-
-    fn names(devs: &[BlockDevice]) -> Vec<&str> {
-        devs.iter().map(|d| d.name.as_str()).collect()
-    }
-
-    fn fake() -> (tempfile::TempDir, FakeMachine) {
-        let d = tempfile::tempdir().unwrap();
-        let m = FakeMachine::new(d.path());
-        (d, m)
-    }
+    use testkit::fake_machine::MIB;
 
     fn dev() -> BlockDevice {
         BlockDevice {

@@ -20,3 +20,21 @@ pub use hints::{
 };
 pub use natural::natural_cmp;
 pub use sysfs::{list_block_devices, list_md_arrays, partition_number, resolved_sys_path};
+
+/// Helpers shared by the unit tests of discovery and hints.
+#[cfg(test)]
+mod test_support {
+    use crate::BlockDevice;
+    use testkit::fake_machine::FakeMachine;
+
+    pub fn names(devs: &[BlockDevice]) -> Vec<&str> {
+        devs.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    /// An empty fake machine in a temporary directory (kept alive by the returned guard).
+    pub fn fake() -> (tempfile::TempDir, FakeMachine) {
+        let d = tempfile::tempdir().unwrap();
+        let m = FakeMachine::new(d.path());
+        (d, m)
+    }
+}

@@ -335,17 +335,8 @@ fn md_name(host: &Host, kname: &str, db: Option<&UdevDb>) -> Option<String> {
 mod tests {
     use super::*;
     use crate::device::find_by_name;
-    use testkit::fake_machine::{FakeMachine, GIB, MIB};
-
-    fn names(devs: &[BlockDevice]) -> Vec<&str> {
-        devs.iter().map(|d| d.name.as_str()).collect()
-    }
-
-    fn fake() -> (tempfile::TempDir, FakeMachine) {
-        let d = tempfile::tempdir().unwrap();
-        let m = FakeMachine::new(d.path());
-        (d, m)
-    }
+    use crate::test_support::{fake, names};
+    use testkit::fake_machine::{GIB, MIB};
 
     #[test]
     fn sata_disk_with_partitions() {
