@@ -12,8 +12,11 @@
 //! run without `--bytes`, `"64M"`) is an error rather than a guess.
 //!
 //! Without udev's database (the ramdisk runs no udev, docs/udev.md) lsblk 2.38 leaves
-//! `fstype`, `uuid`, `parttype`, `partuuid`, `ptuuid`, `serial` and `wwn` null: the recorded
-//! fixtures under `blockdev/fixtures/lsblk/` show both cases.
+//! `fstype`, `uuid`, `parttype`, `partuuid`, `ptuuid`, `serial` and `wwn` null, even as
+//! root and even on an md member (no `linux_raid_member`): the recorded fixtures under
+//! `blockdev/fixtures/lsblk/` show both cases. Without a NAME column (the erase check's
+//! command line) lsblk prints a flat list of the device and its descendants rather than a
+//! tree; [`Lsblk::all_devices`] walks either shape.
 
 use serde::{Deserialize, Deserializer};
 

@@ -96,6 +96,54 @@ fn full_output_is_a_tree_with_typed_values() {
     assert!(parts < disk.size.unwrap_or(0), "partitions fit in the disk");
 }
 
+#[test]
+fn md_array_is_a_child_of_each_member_partition() {
+    let l = fixture("full-md-no-udev.json");
+    let disks: Vec<_> = l
+        .devices
+        .iter()
+        .filter_map(|d| d.kname.as_deref())
+        .collect();
+    assert_eq!(disks, ["vda", "vdb"]);
+    for disk in &l.devices {
+        assert_eq!(disk.dev_type.as_deref(), Some("disk"));
+        let [part] = &disk.children[..] else {
+            panic!("one partition on {:?}", disk.kname)
+        };
+        assert_eq!(part.dev_type.as_deref(), Some("part"));
+        let [md] = &part.children[..] else {
+            panic!("md0 under {:?}", part.kname)
+        };
+        assert_eq!(md.kname.as_deref(), Some("md0"));
+        assert_eq!(md.dev_type.as_deref(), Some("raid1"));
+        assert!(md.size < part.size, "the superblock takes room");
+        // No udev in the ramdisk: lsblk does not say the member is a RAID member.
+        assert_eq!((&part.fstype, &md.fstype), (&None, &None));
+        // Nor the serial QEMU gave the disk, which sysfs has.
+        assert_eq!(disk.serial, None);
+    }
+    assert_eq!(
+        l.all_devices()
+            .iter()
+            .filter(|d| d.kname.as_deref() == Some("md0"))
+            .count(),
+        2,
+        "lsblk prints the array once under each member"
+    );
+}
+
+#[test]
+fn erase_check_columns_in_the_ramdisk_are_null_even_on_a_raid_member() {
+    let member = fixture("erase-md-member-disk-no-udev.json");
+    // vda, vda1 and md0 (a holder of vda1), flat.
+    assert_eq!(member.devices.len(), 3);
+    let md = fixture("erase-md-array-no-udev.json");
+    assert_eq!(md.devices.len(), 1);
+    for d in member.devices.iter().chain(&md.devices) {
+        assert_eq!(d, &LsblkDevice::default(), "every asked column is null");
+    }
+}
+
 /// util-linux before 2.33 printed every value as a string. This is the recorded
 /// `full-gpt-udev.json` disk rewritten in that shape (no older lsblk runs here): the model
 /// must read it the same.
