@@ -15,29 +15,25 @@
 //! Typical use:
 //!
 //! ```no_run
-//! use agent_tests::ironic::{Ironic, IronicOptions};
+//! use agent_tests::ironic::{Ironic, IronicOptions, NodeSpec};
 //! use serde_json::json;
 //! use std::time::Duration;
 //!
 //! let ironic = Ironic::start(IronicOptions::default());
-//! let node = ironic.create_node("node-0", json!(null));
-//! let uuid = node["uuid"].as_str().unwrap();
-//! ironic.create_port(uuid, "52:54:00:12:34:56");
-//! ironic.provision(uuid, "manage", json!(null));
-//! ironic.wait_for_provision_state(uuid, "manageable", Duration::from_secs(60)).unwrap();
+//! let node = ironic.enroll(&NodeSpec::new("node-0").port("52:54:00:12:34:56"));
 //! // ... start the agent with ipa-api-url = ironic.url(), then:
-//! ironic.provision(uuid, "clean", json!({"clean_steps": [
+//! ironic.provision(&node.uuid, "clean", json!({"clean_steps": [
 //!     {"interface": "raid", "step": "delete_configuration"}]}));
-//! ironic.wait_for_provision_state(uuid, "manageable", Duration::from_secs(120)).unwrap();
+//! ironic.wait_for_provision_state(&node.uuid, "manageable", Duration::from_secs(120)).unwrap();
 //! ```
+//!
+//! With the agent in QEMU, [`crate::scenario::Scenario`] does all of that.
 //!
 //! With sqlite, Ironic never refreshes the conductor's `updated_at`, so `GET /v1/conductors`
 //! reports it `alive: false` after 60 s. That is cosmetic: with sqlite, Ironic ignores the
 //! age when choosing conductors, and nodes keep working (checked after 80 s).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -48,6 +44,9 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use serde_json::{json, Value};
+
+pub use crate::support::repo_root;
+use crate::support::{free_port, last_lines, ScratchDir};
 
 /// The Ironic version the harness installs.
 pub const IRONIC_VERSION: &str = "39.0.0";
@@ -111,14 +110,6 @@ impl Default for IronicOptions {
             port: None,
         }
     }
-}
-
-/// The workspace root, found from this crate's manifest directory (`<repo>/tests`).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests crate has a parent directory")
-        .to_path_buf()
 }
 
 /// `tests/ironic`, where the install and start scripts live.
@@ -186,20 +177,54 @@ pub fn ensure_installed() -> PathBuf {
         .clone()
 }
 
-/// Where the instance keeps its files: a temporary directory, removed on drop unless
-/// `IRONIC_KEEP_STATE=1` is set (for looking at the logs after a run).
-enum StateDir {
-    Temp(tempfile::TempDir),
-    Kept(PathBuf),
+/// A node to enroll with [`Ironic::enroll`].
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub name: String,
+    /// Merged over [`Ironic::create_node`]'s defaults, e.g. `{"power_interface": "fake"}`.
+    pub fields: Value,
+    /// A port for each (lookup finds the node by these MACs).
+    pub macs: Vec<String>,
+    pub target_raid_config: Option<Value>,
 }
 
-impl StateDir {
-    fn path(&self) -> &Path {
-        match self {
-            StateDir::Temp(t) => t.path(),
-            StateDir::Kept(p) => p,
+impl NodeSpec {
+    /// A node called `name` with the defaults of [`Ironic::create_node`] and no port.
+    pub fn new(name: &str) -> NodeSpec {
+        NodeSpec {
+            name: name.to_string(),
+            fields: Value::Null,
+            macs: Vec::new(),
+            target_raid_config: None,
         }
     }
+
+    pub fn fields(mut self, fields: Value) -> NodeSpec {
+        self.fields = fields;
+        self
+    }
+
+    pub fn port(mut self, mac: &str) -> NodeSpec {
+        self.macs.push(mac.to_string());
+        self
+    }
+
+    pub fn target_raid_config(mut self, config: Value) -> NodeSpec {
+        self.target_raid_config = Some(config);
+        self
+    }
+}
+
+/// What [`Ironic::enroll`] made.
+#[derive(Clone, Debug)]
+pub struct EnrolledNode {
+    pub uuid: String,
+    /// The node as `POST /v1/nodes` returned it (state `enroll`).
+    pub created: Value,
+    /// The ports as `POST /v1/ports` returned them.
+    pub ports: Vec<Value>,
+    /// The node once `manageable`.
+    pub node: Value,
 }
 
 /// One running Ironic (API + conductor in one process group) on `127.0.0.1:<free port>`.
@@ -209,7 +234,7 @@ pub struct Ironic {
     port: u16,
     url: String,
     host: String,
-    state: StateDir,
+    state: ScratchDir,
     http: Client,
 }
 
@@ -419,6 +444,35 @@ impl Ironic {
         port
     }
 
+    /// Enrolls a node as [`NodeSpec`] says and makes it `manageable`: [`Ironic::create_node`],
+    /// a port per MAC, the `target_raid_config` when given, `manage` (fake-hardware verifies
+    /// without an agent). Panics when any of it fails.
+    pub fn enroll(&self, spec: &NodeSpec) -> EnrolledNode {
+        let created = self.create_node(&spec.name, spec.fields.clone());
+        let uuid = created["uuid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("node {} has no uuid: {created}", spec.name))
+            .to_string();
+        let ports = spec
+            .macs
+            .iter()
+            .map(|mac| self.create_port(&uuid, mac))
+            .collect();
+        if let Some(config) = &spec.target_raid_config {
+            self.set_target_raid_config(&uuid, config.clone());
+        }
+        self.provision(&uuid, "manage", Value::Null);
+        let node = self
+            .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        EnrolledNode {
+            uuid,
+            created,
+            ports,
+            node,
+        }
+    }
+
     pub fn get_node(&self, node: &str) -> Value {
         self.get(&format!("/v1/nodes/{node}"))
     }
@@ -621,27 +675,10 @@ fn live_processes() -> Vec<ProcInfo> {
     out
 }
 
-fn new_state_dir() -> StateDir {
-    let dir = tempfile::Builder::new()
-        .prefix("ironic-state-")
-        .tempdir()
-        .expect("creating Ironic's state directory");
-    if std::env::var("IRONIC_KEEP_STATE").is_ok_and(|v| v == "1") {
-        let path = dir.keep();
-        eprintln!("ironic harness: keeping state dir {}", path.display());
-        StateDir::Kept(path)
-    } else {
-        StateDir::Temp(dir)
-    }
-}
-
-/// A port that was free on 127.0.0.1 a moment ago (the kernel picks it from the ephemeral
-/// range, so parallel tests rarely collide; a collision is detected and retried).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding 127.0.0.1:0 to find a free port")
-        .port()
+/// Where the instance keeps its files: a temporary directory, removed on drop unless
+/// `IRONIC_KEEP_STATE=1` is set (for looking at the logs after a run).
+fn new_state_dir() -> ScratchDir {
+    ScratchDir::new("ironic-state-", "IRONIC_KEEP_STATE", "Ironic state")
 }
 
 /// Starts `start.sh` in its own process group, so the whole tree (bash exec's into the
@@ -795,14 +832,8 @@ fn stop_group(child: &mut Child, pgid: i32) {
 }
 
 fn tail(path: &Path, n: usize) -> String {
-    let mut text = String::new();
-    if let Ok(mut f) = File::open(path) {
-        let mut bytes = Vec::new();
-        let _ = f.read_to_end(&mut bytes);
-        text = String::from_utf8_lossy(&bytes).into_owned();
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let bytes = fs::read(path).unwrap_or_default();
+    last_lines(&String::from_utf8_lossy(&bytes), n)
 }
 
 fn dump_logs(state: &Path, n: usize) -> String {

@@ -4,3 +4,4 @@
 pub mod agent;
 pub mod ironic;
 pub mod qemu;
+pub mod support;

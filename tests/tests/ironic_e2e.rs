@@ -2,7 +2,7 @@
 //! Ironic 39.0.0 from PyPI on loopback: lookup, token, auto-TLS, heartbeats, cleaning.
 
 use agent_tests::agent::{free_port, AgentOptions, AgentProcess};
-use agent_tests::ironic::{Ironic, IronicOptions};
+use agent_tests::ironic::{Ironic, IronicOptions, NodeSpec};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,14 +27,54 @@ fn machine_with_nic(mac: &str) -> tempfile::TempDir {
 }
 
 fn enroll(ironic: &Ironic, name: &str) -> String {
-    let node = ironic.create_node(name, json!({}));
-    let uuid = node["uuid"].as_str().unwrap().to_string();
-    ironic.create_port(&uuid, MAC);
-    ironic.provision(&uuid, "manage", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap();
-    uuid
+    ironic.enroll(&NodeSpec::new(name).port(MAC)).uuid
+}
+
+/// The scenario of most tests here: an Ironic, a node with our MAC made `manageable`, and
+/// the agent on a fake machine looking itself up there.
+struct E2e {
+    ironic: Ironic,
+    uuid: String,
+    machine: tempfile::TempDir,
+    agent: AgentProcess,
+}
+
+impl E2e {
+    fn start(opts: IronicOptions, name: &str, agent_args: &[&str]) -> E2e {
+        E2e::start_with_urls(opts, name, |ironic| ironic.url().to_string(), agent_args)
+    }
+
+    /// Like [`E2e::start`], the agent's `--api-url` made from the running Ironic.
+    fn start_with_urls(
+        opts: IronicOptions,
+        name: &str,
+        api_urls: impl FnOnce(&Ironic) -> String,
+        agent_args: &[&str],
+    ) -> E2e {
+        let ironic = Ironic::start(opts);
+        let uuid = enroll(&ironic, name);
+        let machine = machine_with_nic(MAC);
+        let agent = start_agent(machine.path(), &api_urls(&ironic), agent_args);
+        E2e {
+            ironic,
+            uuid,
+            machine,
+            agent,
+        }
+    }
+
+    /// Requests provision `target` (with `body`), waits (up to 240 s) for `state` and returns
+    /// the node and the agent facts recorded on the way (see [`wait_recording`]).
+    fn drive(&self, target: &str, body: Value, state: &str) -> (Value, Value) {
+        self.ironic.provision(&self.uuid, target, body);
+        wait_recording(
+            &self.ironic,
+            &self.agent,
+            &self.uuid,
+            state,
+            Duration::from_secs(240),
+        )
+    }
 }
 
 fn start_agent(root: &Path, ironic_url: &str, extra: &[&str]) -> AgentProcess {
@@ -104,25 +144,15 @@ fn wait_recording(
 
 #[test]
 fn provide_with_ironic_defaults_uses_auto_tls() {
-    let ironic = Ironic::start(IronicOptions::default());
-    let uuid = enroll(&ironic, "e2e-tls");
-    let m = machine_with_nic(MAC);
-    let agent = start_agent(m.path(), ironic.url(), &[]);
-    ironic.provision(&uuid, "provide", json!(null));
-    let (node, seen) = wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "available",
-        Duration::from_secs(240),
-    );
+    let e = E2e::start(IronicOptions::default(), "e2e-tls", &[]);
+    let (node, seen) = e.drive("provide", json!(null), "available");
     assert_eq!(node["provision_state"], "available");
     let url = seen["agent_url"]
         .as_str()
         .expect("Ironic recorded our callback URL");
     assert_eq!(
         url,
-        format!("https://127.0.0.1:{}", agent.port),
+        format!("https://127.0.0.1:{}", e.agent.port),
         "auto-TLS callback"
     );
     assert_eq!(seen["agent_version"], env_version());
@@ -131,12 +161,13 @@ fn provide_with_ironic_defaults_uses_auto_tls() {
         .as_str()
         .expect("Ironic recorded the certificate path");
     let pem = std::fs::read_to_string(ca).unwrap_or_default();
-    let ours = std::fs::read_to_string(m.path().join("run/ironic-agent/agent.crt")).unwrap();
+    let ours =
+        std::fs::read_to_string(e.machine.path().join("run/ironic-agent/agent.crt")).unwrap();
     assert_eq!(
         pem, ours,
         "the stored certificate is the one the agent generated"
     );
-    let log = agent.log_text();
+    let log = e.agent.log_text();
     assert!(
         log.contains("auto-TLS: generated a self-signed certificate"),
         "{log}"
@@ -154,24 +185,18 @@ fn env_version() -> &'static str {
 
 #[test]
 fn provide_with_plain_http_when_ironic_allows_it() {
-    let ironic = Ironic::start(IronicOptions {
-        require_tls: Some(false),
-        ..Default::default()
-    });
-    let uuid = enroll(&ironic, "e2e-http");
-    let m = machine_with_nic(MAC);
-    let agent = start_agent(m.path(), ironic.url(), &["--enable-auto-tls", "false"]);
-    ironic.provision(&uuid, "provide", json!(null));
-    let (_node, seen) = wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "available",
-        Duration::from_secs(240),
+    let e = E2e::start(
+        IronicOptions {
+            require_tls: Some(false),
+            ..Default::default()
+        },
+        "e2e-http",
+        &["--enable-auto-tls", "false"],
     );
+    let (_node, seen) = e.drive("provide", json!(null), "available");
     assert_eq!(
         seen["agent_url"],
-        format!("http://127.0.0.1:{}", agent.port)
+        format!("http://127.0.0.1:{}", e.agent.port)
     );
     assert!(
         seen.get("agent_verify_ca").is_none(),
@@ -181,44 +206,21 @@ fn provide_with_plain_http_when_ironic_allows_it() {
 
 #[test]
 fn fast_track_clean_provide_clean_with_one_agent() {
-    let ironic = Ironic::start(IronicOptions {
-        fast_track: true,
-        ..Default::default()
-    });
-    let uuid = enroll(&ironic, "e2e-fast");
-    let m = machine_with_nic(MAC);
-    let mut agent = start_agent(m.path(), ironic.url(), &[]);
+    let mut e = E2e::start(
+        IronicOptions {
+            fast_track: true,
+            ..Default::default()
+        },
+        "e2e-fast",
+        &[],
+    );
     let steps = json!({"clean_steps": [{"interface": "deploy", "step": "erase_devices_metadata"}]});
-    ironic.provision(&uuid, "clean", steps.clone());
-    let (_n, seen1) = wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "manageable",
-        Duration::from_secs(240),
-    );
-    ironic.provision(&uuid, "provide", json!(null));
-    wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "available",
-        Duration::from_secs(240),
-    );
-    ironic.provision(&uuid, "manage", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap();
-    ironic.provision(&uuid, "clean", steps);
-    let (_n, seen2) = wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "manageable",
-        Duration::from_secs(240),
-    );
+    let (_n, seen1) = e.drive("clean", steps.clone(), "manageable");
+    e.drive("provide", json!(null), "available");
+    e.drive("manage", json!(null), "manageable");
+    let (_n, seen2) = e.drive("clean", steps, "manageable");
     assert!(
-        agent.try_wait().is_none(),
+        e.agent.try_wait().is_none(),
         "the same agent process did all of it"
     );
     assert_eq!(
@@ -227,7 +229,7 @@ fn fast_track_clean_provide_clean_with_one_agent() {
     );
     // One process did it all. (Whether Ironic wiped the token in between depends on timing
     // even with fast-track; when it did, the agent looked itself up again.)
-    let log = agent.log_text();
+    let log = e.agent.log_text();
     let lookups = log.matches("lookup succeeded").count();
     let relookups = log.matches("looking up again").count();
     assert!(lookups >= 1 && relookups <= lookups, "{log}");
@@ -238,32 +240,15 @@ fn fast_track_clean_provide_clean_with_one_agent() {
 /// itself up again when the next operation starts, adopts the new token, and carries on.
 #[test]
 fn token_wiped_between_operations_is_recovered_by_a_new_lookup() {
-    let ironic = Ironic::start(IronicOptions::default());
-    let uuid = enroll(&ironic, "e2e-relookup");
-    let m = machine_with_nic(MAC);
-    let mut agent = start_agent(m.path(), ironic.url(), &[]);
+    let mut e = E2e::start(IronicOptions::default(), "e2e-relookup", &[]);
     let steps = json!({"clean_steps": [{"interface": "deploy", "step": "erase_devices_metadata"}]});
-    ironic.provision(&uuid, "clean", steps);
-    wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "manageable",
-        Duration::from_secs(240),
-    );
-    ironic.provision(&uuid, "provide", json!(null));
-    wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "available",
-        Duration::from_secs(240),
-    );
+    e.drive("clean", steps, "manageable");
+    e.drive("provide", json!(null), "available");
     assert!(
-        agent.try_wait().is_none(),
+        e.agent.try_wait().is_none(),
         "one agent process for both operations"
     );
-    let log = agent.log_text();
+    let log = e.agent.log_text();
     assert!(
         log.contains("heartbeat refused") && log.contains("looking up again"),
         "{log}"
@@ -385,24 +370,18 @@ fn garbage_and_errors_from_the_api_never_crash_the_agent() {
 
 #[test]
 fn several_api_urls_rotate_to_the_one_that_answers() {
-    let ironic = Ironic::start(IronicOptions {
-        require_tls: Some(false),
-        ..Default::default()
-    });
-    let uuid = enroll(&ironic, "e2e-rotate");
-    let m = machine_with_nic(MAC);
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let urls = format!("{dead},{}", ironic.url());
-    let agent = start_agent(m.path(), &urls, &["--enable-auto-tls", "false"]);
-    ironic.provision(&uuid, "provide", json!(null));
-    wait_recording(
-        &ironic,
-        &agent,
-        &uuid,
-        "available",
-        Duration::from_secs(240),
+    let e = E2e::start_with_urls(
+        IronicOptions {
+            require_tls: Some(false),
+            ..Default::default()
+        },
+        "e2e-rotate",
+        |ironic| format!("{dead},{}", ironic.url()),
+        &["--enable-auto-tls", "false"],
     );
-    let log = agent.log_text();
+    e.drive("provide", json!(null), "available");
+    let log = e.agent.log_text();
     assert!(
         log.contains(&dead),
         "the dead URL was tried and named:\n{log}"

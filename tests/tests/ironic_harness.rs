@@ -2,11 +2,12 @@
 //! starts on loopback, enrolls a fake-hardware node with a port, moves it to `manageable`, and
 //! leaves no process behind when dropped.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agent_tests::ironic::{
-    processes_in_dir, processes_in_group, Ironic, IronicOptions, API_VERSION,
+    processes_in_dir, processes_in_group, Ironic, IronicOptions, NodeSpec, API_VERSION,
 };
+use agent_tests::qemu::DEFAULT_MAC;
 use serde_json::json;
 
 #[test]
@@ -30,31 +31,31 @@ fn ironic_starts_enrolls_and_stops_cleanly() {
         ironic.port()
     )));
 
-    let node = ironic.create_node("harness-smoke", json!({"extra": {"test": "smoke"}}));
-    let uuid = node["uuid"].as_str().expect("node has a uuid").to_string();
-    assert_eq!(node["provision_state"], "enroll");
-    assert_eq!(node["driver"], "fake-hardware");
-    assert_eq!(node["raid_interface"], "agent");
-    assert_eq!(node["properties"]["cpu_arch"], "x86_64");
-    assert_eq!(node["extra"]["test"], "smoke");
-
-    let port = ironic.create_port(&uuid, "52:54:00:12:34:56");
-    assert_eq!(port["address"], "52:54:00:12:34:56");
-    assert_eq!(port["node_uuid"], uuid.as_str());
-
-    ironic.set_target_raid_config(
-        &uuid,
-        json!({"logical_disks": [{"size_gb": "MAX", "raid_level": "1",
-                                  "controller": "software", "is_root_volume": true}]}),
-    );
-
     // fake-hardware needs no agent to verify: enroll -> verifying -> manageable.
     let t = Instant::now();
-    ironic.provision(&uuid, "manage", json!(null));
-    let node = ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("manage: {:.1?}", t.elapsed());
+    let enrolled = ironic.enroll(
+        &NodeSpec::new("harness-smoke")
+            .fields(json!({"extra": {"test": "smoke"}}))
+            .port(DEFAULT_MAC)
+            .target_raid_config(
+                json!({"logical_disks": [{"size_gb": "MAX", "raid_level": "1",
+                                  "controller": "software", "is_root_volume": true}]}),
+            ),
+    );
+    eprintln!("enroll + manage: {:.1?}", t.elapsed());
+    let (uuid, created) = (&enrolled.uuid, &enrolled.created);
+    assert_eq!(created["provision_state"], "enroll");
+    assert_eq!(created["driver"], "fake-hardware");
+    assert_eq!(created["raid_interface"], "agent");
+    assert_eq!(created["properties"]["cpu_arch"], "x86_64");
+    assert_eq!(created["extra"]["test"], "smoke");
+
+    assert_eq!(enrolled.ports.len(), 1);
+    assert_eq!(enrolled.ports[0]["address"], DEFAULT_MAC);
+    assert_eq!(enrolled.ports[0]["node_uuid"], uuid.as_str());
+
+    let node = &enrolled.node;
+    assert_eq!(node["provision_state"], "manageable");
     assert_eq!(
         node["target_raid_config"]["logical_disks"][0]["raid_level"],
         "1"
@@ -64,7 +65,7 @@ fn ironic_starts_enrolls_and_stops_cleanly() {
     // gets while the node is manageable.
     let (status, _) = ironic.request_with_version(
         reqwest::Method::GET,
-        "/v1/lookup?addresses=52:54:00:12:34:56",
+        &format!("/v1/lookup?addresses={DEFAULT_MAC}"),
         Some("1.62"),
         None,
     );
