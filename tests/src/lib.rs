@@ -1,7 +1,18 @@
 //! Support for the black-box tests: start the real agent binary on a fake machine, run a real
-//! Ironic from PyPI, and talk to both over real HTTP.
+//! Ironic from PyPI, boot the ramdisk in QEMU, and talk to all of them over real HTTP.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`agent`] | the agent binary on the host, against a fake machine root |
+//! | [`ironic`] | a private, unmodified Ironic on loopback; enrolling nodes |
+//! | [`qemu`] | the one VM launcher: ramdisk/kernel/disk boot, BIOS/UEFI, virtual disks, the agent inside |
+//! | [`scenario`] | Ironic + enrolled node + booted ramdisk + first heartbeat, for every Ironic-in-QEMU test and the demo |
+//! | [`disk_image`] | reading and preparing raw disk images from the host |
+//! | [`support`] | paths, ports, locks, scratch directories, polling |
 
 pub mod agent;
+pub mod disk_image;
 pub mod ironic;
 pub mod qemu;
+pub mod scenario;
 pub mod support;

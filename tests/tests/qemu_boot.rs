@@ -1,15 +1,14 @@
 //! End-to-end boots of the deploy ramdisk in QEMU (TCG here: no usable KVM): the ramdisk's
-//! /init, kernel modules, DHCP, the supervised agent, its API over the forwarded port, and
-//! lookup/heartbeat/cleaning with a real Ironic.
+//! /init, kernel modules, DHCP, the supervised agent and its API over the forwarded port.
+//!
+//! Ironic's lookup of the booted agent (auto-TLS, the recorded callback URL and certificate)
+//! is checked by [`agent_tests::scenario::Scenario::start`] in every Ironic-in-QEMU test;
+//! `provide` to `available` with the agent's cleaning steps runs in `qemu_raid`'s Metal3
+//! scenario, which shares its VM with those checks (one Ironic and one boot fewer).
 
-use agent_tests::ironic::{Ironic, IronicOptions};
-use agent_tests::qemu::{Bus, Disk, Vm, VmOptions};
+use agent_tests::qemu::{ramdisk, Bus, Disk, Vm, VmOptions, DEFAULT_MAC, TEST_TOKEN};
 use serde_json::{json, Value};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-/// A pre-shared agent token (43 characters, like Ironic's), for boots without Ironic.
-const TOKEN: &str = "qemuTestToken0123456789abcdefghijklmnopqrst";
 
 /// Guest boot to the agent's API takes ~6-8 s under TCG when idle; allow for a busy host
 /// (and for the first run, which builds the ramdisk before QEMU starts).
@@ -66,27 +65,36 @@ fn init_block_devices(log: &str) -> Vec<(String, u64, bool)> {
         .collect()
 }
 
+/// The default ramdisk booted as an HPE ProLiant with a disk on every bus QEMU models: the
+/// boot itself (modules, DHCP, the disks /init sees), the agent's inventory, and the Smart
+/// Array manager declining for want of `ssacli` (one VM for the checks of this scenario).
 #[test]
-fn boots_serves_the_api_and_reports_every_disk() {
+fn hpe_vm_serves_the_api_reports_every_disk_and_declines_smart_array() {
     let started = Instant::now();
     let vm = Vm::boot(VmOptions {
         name: "qemu-boot-inventory".into(),
         memory_mib: 256,
         disks: inventory_disks(),
         smbios: VmOptions::hpe_smbios(),
-        append: vec![format!("ipa-agent-token={TOKEN}")],
+        agent_token: Some(TEST_TOKEN.into()),
         ..VmOptions::default()
     });
     vm.wait_for_serial(API_LISTENING, AGENT_UP).unwrap();
-    let status = wait_api(&vm, Duration::from_secs(60));
+    let status = vm.wait_api(Duration::from_secs(60));
     eprintln!(
         "agent API answering {:.1?} after QEMU start ({:.1?} including the ramdisk build); status: {status}",
         vm.elapsed(),
         started.elapsed()
     );
-    let log = vm.serial_log();
+    check_boot_log(&vm);
+    check_inventory(&vm);
+    check_smart_array_declines(&vm);
+}
 
-    // Modules: all loaded, none missing or rejected.
+/// Modules, DHCP and the disks /init saw: every disk, its bus (by name), size and the
+/// read-only flag.
+fn check_boot_log(vm: &Vm) {
+    let log = vm.serial_log();
     let errors = module_errors(&log);
     assert!(
         errors.is_empty(),
@@ -104,9 +112,6 @@ fn boots_serves_the_api_and_reports_every_disk() {
         "no DHCP lease\n{}",
         vm.serial_tail(60)
     );
-
-    // What the guest kernel sees, as /init reported it: every disk, its bus (by name), size
-    // and the read-only flag.
     let seen = init_block_devices(&log);
     let expect = [
         ("vda", 1024, false),
@@ -126,24 +131,12 @@ fn boots_serves_the_api_and_reports_every_disk() {
         expect.len(),
         "unexpected block devices: {seen:?}"
     );
+}
 
-    // The agent's inventory.
-    let result = run_command(&vm, "poll.get_hardware_info", json!({}));
-    if result["command_status"] != "SUCCEEDED" {
-        let err = &result["command_error"];
-        // The inventory is still being written: accept only "not implemented yet".
-        assert_eq!(
-            err["type"], "HardwareManagerMethodNotFound",
-            "poll.get_hardware_info failed: {result}"
-        );
-        eprintln!(
-            "NOTE: poll.get_hardware_info is not implemented yet ({}); checked the guest's \
-             disks through /init's report only",
-            err["message"]
-        );
-        return;
-    }
-    let inv = &result["command_result"];
+/// The agent's inventory: every disk with its size, serial, bus, model and WWN; the NIC;
+/// the SMBIOS vendor.
+fn check_inventory(vm: &Vm) {
+    let inv = vm.hardware_info();
     let disks = inv["disks"]
         .as_array()
         .unwrap_or_else(|| panic!("no disks: {inv}"));
@@ -208,9 +201,9 @@ fn boots_serves_the_api_and_reports_every_disk() {
         inv["disks"]
     );
     assert!(
-        inv["interfaces"].as_array().is_some_and(|l| l
-            .iter()
-            .any(|i| i["mac_address"] == agent_tests::qemu::DEFAULT_MAC)),
+        inv["interfaces"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|i| i["mac_address"] == DEFAULT_MAC)),
         "inventory interfaces: {}",
         inv["interfaces"]
     );
@@ -221,13 +214,66 @@ fn boots_serves_the_api_and_reports_every_disk() {
     );
 }
 
+/// The default ramdisk has no `ssacli`: on HPE SMBIOS the ProLiant manager declines, says
+/// why at start-up, and the "step not found" error of a step only it provides
+/// (`deploy.erase_devices`) names the reason. (`qemu_proliant` boots the variant with the
+/// `ssacli` simulator.)
+fn check_smart_array_declines(vm: &Vm) {
+    // The check proves nothing if the default ramdisk carried an ssacli.
+    let rd = ramdisk();
+    let manifest = rd
+        .initramfs
+        .parent()
+        .map(|d| d.join("ironic-agent.manifest.txt"))
+        .and_then(|m| std::fs::read_to_string(m).ok())
+        .unwrap_or_default();
+    assert!(
+        !manifest.contains("/usr/sbin/ssacli"),
+        "the default ramdisk ({}) must not contain ssacli",
+        rd.initramfs.display()
+    );
+    let log = vm.serial_log();
+    assert!(
+        log.contains("hardware manager GenericHardwareManager: loaded"),
+        "{}",
+        vm.serial_tail(60)
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("hardware manager ProliantHardwareManager:"))
+        .unwrap_or_else(|| panic!("no ProLiant start-up line\n{}", vm.serial_tail(80)));
+    eprintln!("{line}");
+    assert!(
+        line.contains("ProliantHardwareManager: not loaded: no `ssacli` on PATH"),
+        "start-up line: {line}"
+    );
+
+    let result = vm.clean_step("deploy", "erase_devices", &json!({}));
+    eprintln!("clean.execute_clean_step(deploy.erase_devices): {result}");
+    assert_eq!(result["command_status"], "FAILED", "{result}");
+    let err = &result["command_error"];
+    assert_eq!(err["type"], "HardwareManagerMethodNotFound", "{result}");
+    let details = err["details"].as_str().unwrap_or_default();
+    assert!(
+        details.starts_with("Could not find method: erase_devices."),
+        "{details}"
+    );
+    for want in [
+        "ProliantHardwareManager: not loaded",
+        "no `ssacli` on PATH",
+        "GenericHardwareManager: loaded",
+    ] {
+        assert!(details.contains(want), "{want:?} missing: {details}");
+    }
+}
+
 #[test]
 fn supervisor_restarts_a_crashed_agent() {
     let vm = Vm::boot(VmOptions {
         name: "qemu-boot-crash".into(),
         disks: vec![Disk::new(Bus::Virtio, 64)],
+        agent_token: Some(TEST_TOKEN.into()),
         append: vec![
-            format!("ipa-agent-token={TOKEN}"),
             "ironic-agent-test-crash-after=12".into(),
             "ironic-agent.rss-report-after=5".into(),
         ],
@@ -236,7 +282,7 @@ fn supervisor_restarts_a_crashed_agent() {
     let (_, after_first) = vm
         .wait_for_serial_after(API_LISTENING, 0, AGENT_UP)
         .unwrap();
-    wait_api(&vm, Duration::from_secs(60));
+    vm.wait_api(Duration::from_secs(60));
     let rss = vm
         .wait_for_serial("ironic-agent VmRSS:", Duration::from_secs(60))
         .unwrap();
@@ -266,104 +312,12 @@ fn supervisor_restarts_a_crashed_agent() {
     .unwrap();
     vm.wait_for_serial_after(API_LISTENING, after_restart, Duration::from_secs(60))
         .unwrap();
-    let status = wait_api(&vm, Duration::from_secs(60));
+    let status = vm.wait_api(Duration::from_secs(60));
     eprintln!(
         "agent API answering again {:.1?} after QEMU start: {status}",
         vm.elapsed()
     );
     // The restarted agent works: a command runs.
-    let r = run_command(
-        &vm,
-        "clean.get_clean_steps",
-        json!({"node": {}, "ports": []}),
-    );
+    let r = vm.command("clean.get_clean_steps", json!({"node": {}, "ports": []}));
     assert!(r["command_status"].is_string(), "{r}");
-}
-
-/// Lookup + heartbeat (auto-TLS, Ironic's defaults: `require_tls` and `verify_ca` on) and
-/// `provide` (automated cleaning with the agent's steps) to `available`, with fast-track.
-#[test]
-fn ironic_looks_up_and_cleans_the_booted_agent() {
-    let ironic = Ironic::start(IronicOptions {
-        fast_track: true,
-        ..IronicOptions::default()
-    });
-    let mac = agent_tests::qemu::DEFAULT_MAC;
-    let node = ironic.create_node("qemu-node", json!({"power_interface": "fake"}));
-    let uuid = node["uuid"].as_str().unwrap().to_string();
-    ironic.create_port(&uuid, mac);
-    ironic.provision(&uuid, "manage", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap();
-
-    let agent_port = agent_tests::qemu::free_port();
-    let vm = Vm::boot(VmOptions {
-        name: "qemu-boot-ironic".into(),
-        disks: vec![Disk::new(Bus::Virtio, 256), Disk::new(Bus::Virtio, 256)],
-        mac: mac.to_string(),
-        agent_port: Some(agent_port),
-        append: vec![
-            format!("ipa-api-url=http://10.0.2.2:{}", ironic.port()),
-            "ipa-advertise-host=127.0.0.1".into(),
-            format!("ipa-advertise-port={agent_port}"),
-        ],
-        ..VmOptions::default()
-    });
-    let hb = vm
-        .wait_for_serial("heartbeat accepted", AGENT_UP)
-        .unwrap_or_else(|e| panic!("{e}\n--- Ironic ---\n{}", ironic.log_tail(40)));
-    eprintln!(
-        "first heartbeat accepted {:.1?} after QEMU start: {hb}",
-        vm.elapsed()
-    );
-    // The conductor records the heartbeat asynchronously, after the 202.
-    let expected = format!("https://127.0.0.1:{agent_port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = ironic.get_node(&uuid);
-        let dii = &n["driver_internal_info"];
-        if dii["agent_url"].as_str().is_some() {
-            assert_eq!(
-                dii["agent_url"], expected,
-                "the conductor must call the agent over auto-TLS at the forwarded address: {dii}"
-            );
-            assert!(
-                dii["agent_verify_ca"].is_string(),
-                "the conductor stored the agent's certificate: {dii}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the conductor never recorded agent_url: {dii}\n{}",
-            ironic.log_tail(40)
-        );
-        sleep(Duration::from_millis(500));
-    }
-
-    let t = Instant::now();
-    ironic.provision(&uuid, "provide", json!(null));
-    let n = ironic
-        .wait_for_provision_state(&uuid, "available", Duration::from_secs(300))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\n{}\n--- Ironic ---\n{}",
-                vm.serial_tail(60),
-                ironic.log_tail(60)
-            )
-        });
-    eprintln!(
-        "provide -> available in {:.1?} (fast-track, automated cleaning)",
-        t.elapsed()
-    );
-    assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
-}
-
-fn run_command(vm: &Vm, name: &str, params: Value) -> Value {
-    vm.command(TOKEN, name, params)
-}
-
-fn wait_api(vm: &Vm, timeout: Duration) -> Value {
-    vm.wait_api(timeout)
 }

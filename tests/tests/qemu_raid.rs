@@ -2,640 +2,60 @@
 //! wipefs, ...) of the deploy ramdisk, on virtio, NVMe and SCSI disks, driven through the
 //! agent's API exactly as the conductor drives it.
 //!
-//! The disk images are checked from the host too: md 1.x superblocks are found by their
-//! magic (`0xa92b4efc`, little-endian, at 512-byte aligned offsets), partition tables by the
-//! MBR signature (`0x55AA` at byte 510) and GPT headers (`EFI PART` at LBA 1 and at the last
-//! LBA).
-//!
-//! These tests boot their own QEMU (same machine model and options as
-//! `agent_tests::qemu::Vm`) because they need what `Vm` cannot do: boot again on the same
-//! disk images (reboot), write into an image before the first boot (a pre-partitioned
-//! member) and boot a test variant of the initramfs (fault injection: a second, uncompressed
-//! cpio appended to the ramdisk's, which the kernel unpacks over the first one). Only one of
-//! these VMs runs at a time (TCG on 2 cores).
+//! The disk images are checked from the host too (`agent_tests::disk_image`: md superblocks,
+//! partition tables, content digests). A [`DiskSet`] keeps them across VMs: a reboot is a new
+//! VM on the same images, a pre-partitioned member is written before the first boot. The
+//! fault-injection test boots a variant of the initramfs ([`Boot::Kernel`]).
 
-use agent_tests::ironic::{Ironic, IronicOptions};
-use agent_tests::qemu::{self, Bus, BASE_APPEND, DEFAULT_MAC};
-use reqwest::blocking::Client;
+use agent_tests::disk_image::{
+    assert_no_metadata, content_digest, md_superblocks, partition_table, write_mbr,
+};
+use agent_tests::qemu::{self, Boot, Bus, Disk, DiskSet, Vm, VmOptions, TEST_TOKEN};
+use agent_tests::scenario::{Scenario, ScenarioOptions};
 use serde_json::{json, Value};
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::hash::Hasher;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::io::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
-
-/// A pre-shared agent token (43 characters, like Ironic's), for boots without Ironic.
-const TOKEN: &str = "qemuRaidTestToken0123456789abcdefghijklmnop";
 
 /// Boot to a serving API: ~8 s under TCG when idle; allow for a busy host (and for a
 /// ramdisk rebuild by the harness before the first boot).
 const AGENT_UP: Duration = Duration::from_secs(240);
 
-/// One RAID step (partitioning, mdadm) under TCG.
-const STEP_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// Disk size of every member: a 1 GiB RAID-1 root and ~1 GiB per member for the MAX array.
 const DISK_MIB: u64 = 2048;
 
-const MIB: u64 = 1024 * 1024;
-
-/// md superblock magic, as stored on disk (little-endian 0xa92b4efc).
-const MD_MAGIC: [u8; 4] = [0xfc, 0x4e, 0x2b, 0xa9];
-
-/// One VM at a time: these tests run in parallel threads by default, and TCG on 2 cores
-/// cannot boot several VMs within the time limits.
-static ONE_VM: Mutex<()> = Mutex::new(());
-
-fn one_vm_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_VM.lock().unwrap_or_else(|e| e.into_inner())
+/// Images of `DISK_MIB` on `buses`, kept across the VMs of one test.
+fn disk_set(label: &str, buses: &[Bus]) -> DiskSet {
+    DiskSet::new(
+        &format!("qemu-raid-{label}"),
+        buses.iter().map(|b| Disk::new(*b, DISK_MIB)).collect(),
+    )
 }
 
-// ------------------------------------------------------------------------------------------
-// Disk images and QEMU
-// ------------------------------------------------------------------------------------------
-
-/// One disk of a [`DiskSet`]: its bus, the serial the guest sees and its raw image.
-#[derive(Debug, Clone)]
-struct DiskImage {
-    bus: Bus,
-    serial: String,
-    path: PathBuf,
+/// The VM of these tests on `set`: 384 MiB (mdadm and parted on 2 GiB disks), the agent
+/// without Ironic; returns once its API answers.
+fn boot(name: &str, set: &DiskSet, boot: Boot) -> Vm {
+    let vm = Vm::boot(vm_options(name, set, boot));
+    vm.wait_api(AGENT_UP);
+    vm
 }
 
-/// Sparse raw disk images that outlive the VMs booted on them (a reboot is a new QEMU on
-/// the same images). Kept when `IRONIC_AGENT_QEMU_KEEP=1`.
-struct DiskSet {
-    dir: Option<tempfile::TempDir>,
-    dir_path: PathBuf,
-    disks: Vec<DiskImage>,
-}
-
-impl DiskSet {
-    fn new(label: &str, buses: &[Bus]) -> DiskSet {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("qemu-raid-{label}-"))
-            .tempdir()
-            .expect("creating the disk directory");
-        let dir_path = dir.path().to_path_buf();
-        let mut disks = Vec::new();
-        for (i, bus) in buses.iter().enumerate() {
-            let tag = format!("{bus:?}").to_uppercase();
-            let path = dir_path.join(format!("disk{i}-{}.raw", tag.to_lowercase()));
-            File::create(&path)
-                .and_then(|f| f.set_len(DISK_MIB * MIB))
-                .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-            disks.push(DiskImage {
-                bus: *bus,
-                serial: format!("RAID-{tag}-{i}"),
-                path,
-            });
-        }
-        let keep = std::env::var("IRONIC_AGENT_QEMU_KEEP").is_ok_and(|v| v == "1");
-        let dir = if keep {
-            eprintln!(
-                "qemu-raid: keeping the disk images in {}",
-                dir_path.display()
-            );
-            let _ = dir.keep();
-            None
-        } else {
-            Some(dir)
-        };
-        DiskSet {
-            dir,
-            dir_path,
-            disks,
-        }
+fn vm_options(name: &str, set: &DiskSet, boot: Boot) -> VmOptions {
+    VmOptions {
+        name: name.into(),
+        boot,
+        memory_mib: 384,
+        disks: set.disks().to_vec(),
+        agent_token: Some(TEST_TOKEN.into()),
+        max_runtime: Duration::from_secs(900),
+        ..VmOptions::default()
     }
-
-    fn path(&self) -> &Path {
-        &self.dir_path
-    }
-}
-
-impl Drop for DiskSet {
-    fn drop(&mut self) {
-        if self.dir.is_none() {
-            eprintln!("qemu-raid: disk images kept in {}", self.dir_path.display());
-        }
-    }
-}
-
-/// A running QEMU on a [`DiskSet`]. Dropping it kills QEMU (it also dies with the test
-/// process, and after a hard time limit).
-struct Guest {
-    name: String,
-    child: Arc<Mutex<Child>>,
-    exited: Arc<AtomicBool>,
-    serial: PathBuf,
-    qemu_out: PathBuf,
-    port: u16,
-    started: Instant,
-}
-
-impl Guest {
-    /// Boots the ramdisk (or `initramfs` instead of its own) with the disks of `set`.
-    /// `append(port)` gives the extra kernel parameters for the host port forwarded to the
-    /// agent; `port` picks that port (else a free one).
-    fn boot(
-        name: &str,
-        set: &DiskSet,
-        initramfs: Option<&Path>,
-        port: Option<u16>,
-        append: impl Fn(u16) -> Vec<String>,
-    ) -> Guest {
-        qemu::ensure_qemu();
-        let rd = qemu::ramdisk();
-        let initramfs = initramfs.unwrap_or(&rd.initramfs);
-        let mut last = String::new();
-        for attempt in 0..4 {
-            let port = port.unwrap_or_else(qemu::free_port);
-            let serial = set.path().join(format!("{name}-serial-{attempt}.log"));
-            let qemu_out = set.path().join(format!("{name}-qemu-{attempt}.out"));
-            let mut args: Vec<String> = Vec::new();
-            let mut push = |a: &[&str]| args.extend(a.iter().map(|s| s.to_string()));
-            push(&["-name", name, "-machine", "q35"]);
-            if qemu::kvm_usable() {
-                push(&["-accel", "kvm", "-cpu", "host"]);
-            } else {
-                push(&["-accel", "tcg", "-cpu", "max"]);
-            }
-            push(&["-smp", "1", "-m", "384", "-nodefaults", "-no-user-config"]);
-            push(&["-display", "none", "-no-reboot", "-monitor", "none"]);
-            push(&["-serial", &format!("file:{}", serial.display())]);
-            push(&["-kernel", &rd.kernel.to_string_lossy()]);
-            push(&["-initrd", &initramfs.to_string_lossy()]);
-            let mut cmdline = BASE_APPEND.to_string();
-            for a in append(port) {
-                cmdline.push(' ');
-                cmdline.push_str(&a);
-            }
-            push(&["-append", &cmdline]);
-            push(&[
-                "-netdev",
-                &format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:9999"),
-                "-device",
-                &format!("virtio-net-pci,netdev=net0,mac={DEFAULT_MAC},romfile="),
-            ]);
-            let mut scsi = false;
-            for (i, d) in set.disks.iter().enumerate() {
-                push(&[
-                    "-drive",
-                    &format!(
-                        "if=none,id=d{i},file={},format=raw,cache=unsafe,discard=unmap",
-                        d.path.display()
-                    ),
-                ]);
-                let dev = match d.bus {
-                    Bus::Virtio => format!("virtio-blk-pci,drive=d{i},serial={}", d.serial),
-                    Bus::Nvme => format!("nvme,drive=d{i},serial={}", d.serial),
-                    Bus::Scsi => {
-                        if !scsi {
-                            push(&["-device", "virtio-scsi-pci,id=scsi0"]);
-                            scsi = true;
-                        }
-                        format!("scsi-hd,bus=scsi0.0,drive=d{i},serial={}", d.serial)
-                    }
-                    Bus::Ahci => format!("ide-hd,bus=ide.{i},drive=d{i},serial={}", d.serial),
-                };
-                push(&["-device", &dev]);
-            }
-            let out = File::create(&qemu_out).expect("creating the QEMU output file");
-            let mut cmd = Command::new("qemu-system-x86_64");
-            cmd.args(&args)
-                .stdin(Stdio::null())
-                .stdout(out.try_clone().unwrap())
-                .stderr(out);
-            // SAFETY: prctl in the child between fork and exec (async-signal-safe).
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut child = cmd.spawn().expect("starting qemu-system-x86_64");
-            sleep(Duration::from_millis(700));
-            if let Ok(Some(status)) = child.try_wait() {
-                last = format!(
-                    "QEMU exited at once ({status}): {}",
-                    fs::read_to_string(&qemu_out).unwrap_or_default().trim()
-                );
-                if last.contains("hostfwd") || last.contains("host forwarding") {
-                    continue;
-                }
-                panic!("{last}");
-            }
-            let child = Arc::new(Mutex::new(child));
-            let exited = Arc::new(AtomicBool::new(false));
-            {
-                // Hard limit, whatever the test does.
-                let (child, exited) = (child.clone(), exited.clone());
-                std::thread::spawn(move || {
-                    let t0 = Instant::now();
-                    while t0.elapsed() < Duration::from_secs(900) {
-                        if exited.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        sleep(Duration::from_millis(500));
-                    }
-                    let mut c = child.lock().unwrap();
-                    let _ = c.kill();
-                    let _ = c.wait();
-                });
-            }
-            eprintln!(
-                "qemu-raid: {name} booting (agent on 127.0.0.1:{port}, serial {})",
-                serial.display()
-            );
-            return Guest {
-                name: name.to_string(),
-                child,
-                exited,
-                serial,
-                qemu_out,
-                port,
-                started: Instant::now(),
-            };
-        }
-        panic!("QEMU could not start: {last}");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn serial_log(&self) -> String {
-        let mut buf = Vec::new();
-        let _ = File::open(&self.serial).and_then(|mut f| f.read_to_end(&mut buf));
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    fn serial_tail(&self, n: usize) -> String {
-        let log = self.serial_log();
-        let lines: Vec<&str> = log.lines().collect();
-        let start = lines.len().saturating_sub(n);
-        format!(
-            "--- last {} serial lines of {} ({}) ---\n{}\n--- QEMU: {}",
-            lines.len() - start,
-            self.name,
-            self.serial.display(),
-            lines[start..].join("\n"),
-            fs::read_to_string(&self.qemu_out)
-                .unwrap_or_default()
-                .trim()
-        )
-    }
-
-    fn is_running(&self) -> bool {
-        let running = matches!(self.child.lock().unwrap().try_wait(), Ok(None));
-        if !running {
-            self.exited.store(true, Ordering::SeqCst);
-        }
-        running
-    }
-
-    /// Waits until `GET /v1/status` answers (hostfwd accepts before the guest listens).
-    fn wait_api(&self) {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + AGENT_UP;
-        loop {
-            if let Ok(r) = client.get(self.url("/v1/status")).send() {
-                if r.status().is_success() {
-                    eprintln!(
-                        "qemu-raid: {} agent API up {:.1?} after QEMU start",
-                        self.name,
-                        self.started.elapsed()
-                    );
-                    return;
-                }
-            }
-            assert!(
-                self.is_running(),
-                "{}: QEMU exited before the agent served its API\n{}",
-                self.name,
-                self.serial_tail(60)
-            );
-            assert!(
-                Instant::now() < deadline,
-                "{}: the agent API did not answer within {AGENT_UP:?}\n{}",
-                self.name,
-                self.serial_tail(60)
-            );
-            sleep(Duration::from_millis(300));
-        }
-    }
-
-    /// Runs an agent command: `POST /v1/commands/` (not waiting), then polls
-    /// `GET /v1/commands/<id>?wait=true` until it is no longer RUNNING. Returns the command
-    /// result document.
-    fn command(&self, name: &str, params: Value) -> Value {
-        let client = Client::builder().timeout(STEP_TIMEOUT).build().unwrap();
-        let url = self.url(&format!("/v1/commands/?wait=false&agent_token={TOKEN}"));
-        let resp = client
-            .post(&url)
-            .json(&json!({"name": name, "params": params}))
-            .send()
-            .unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.serial_tail(40)));
-        let status = resp.status();
-        let mut doc: Value = resp.json().expect("a JSON command result");
-        assert!(status.is_success(), "{name}: HTTP {status}: {doc}");
-        let id = doc["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name}: no command id in {doc}"))
-            .to_string();
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        while doc["command_status"] == "RUNNING" {
-            assert!(
-                Instant::now() < deadline,
-                "{name} still RUNNING after {STEP_TIMEOUT:?}\n{}",
-                self.serial_tail(60)
-            );
-            let url = self.url(&format!("/v1/commands/{id}?wait=true&agent_token={TOKEN}"));
-            match client.get(&url).send() {
-                Ok(r) => {
-                    assert!(r.status().is_success(), "GET {url}: HTTP {}", r.status());
-                    doc = r.json().expect("a JSON command result");
-                }
-                Err(e) => {
-                    eprintln!("GET {url}: {e}; retrying");
-                    sleep(Duration::from_secs(1));
-                }
-            }
-        }
-        doc
-    }
-
-    /// `clean.execute_clean_step` of the `raid`/`deploy` interface.
-    fn clean_step(&self, interface: &str, step: &str, node: &Value) -> Value {
-        let t = Instant::now();
-        let r = self.command(
-            "clean.execute_clean_step",
-            json!({
-                "step": {"interface": interface, "step": step, "args": {}, "priority": 0},
-                "node": node,
-                "ports": [],
-                "clean_version": null,
-            }),
-        );
-        eprintln!(
-            "qemu-raid: {interface}.{step} -> {} in {:.1?}",
-            r["command_status"],
-            t.elapsed()
-        );
-        r
-    }
-
-    fn hardware_info(&self) -> Value {
-        let r = self.command("poll.get_hardware_info", json!({}));
-        assert_eq!(r["command_status"], "SUCCEEDED", "get_hardware_info: {r}");
-        r["command_result"].clone()
-    }
-
-    /// The members of `log.collect_system_logs`' tarball, by name.
-    fn system_logs(&self) -> HashMap<String, String> {
-        use base64::Engine;
-        let r = self.command("log.collect_system_logs", json!({}));
-        assert_eq!(r["command_status"], "SUCCEEDED", "collect_system_logs: {r}");
-        let b64 = r["command_result"]["system_logs"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no system_logs in {r}"));
-        let tgz = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .expect("system_logs is base64");
-        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(tgz.as_slice()));
-        let mut out = HashMap::new();
-        for e in ar.entries().expect("a tar.gz") {
-            let mut e = e.expect("a tar member");
-            let name = e.path().unwrap().display().to_string();
-            let mut s = String::new();
-            let _ = e.read_to_string(&mut s);
-            out.insert(name, s);
-        }
-        out
-    }
-
-    /// Powers the guest off through the agent (`standby.power_off`: sync, then `poweroff
-    /// -f`, so the guest's caches reach the images and md marks its arrays clean) and waits
-    /// for QEMU to exit; kills it after a minute.
-    fn power_off(self) {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
-        let _ = client
-            .post(self.url(&format!("/v1/commands/?wait=false&agent_token={TOKEN}")))
-            .json(&json!({"name": "standby.power_off", "params": {}}))
-            .send();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.is_running() {
-            if Instant::now() > deadline {
-                eprintln!("qemu-raid: {} did not power off; killing QEMU", self.name);
-                break;
-            }
-            sleep(Duration::from_millis(200));
-        }
-        eprintln!(
-            "qemu-raid: {} stopped after {:.1?}",
-            self.name,
-            self.started.elapsed()
-        );
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.serial_tail(80));
-        }
-        let mut c = self.child.lock().unwrap();
-        if let Ok(None) = c.try_wait() {
-            let _ = c.kill();
-        }
-        let _ = c.wait();
-        self.exited.store(true, Ordering::SeqCst);
-    }
-}
-
-// ------------------------------------------------------------------------------------------
-// Host-side reading of the raw images
-// ------------------------------------------------------------------------------------------
-
-/// Calls `f(offset, chunk)` for the allocated parts of a sparse file (holes read as zeros
-/// and are skipped), in 1 MiB chunks aligned to 1 MiB.
-fn for_each_data_chunk(path: &Path, mut f: impl FnMut(u64, &[u8])) {
-    let mut file = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
-    let len = file.metadata().unwrap().len();
-    let fd = file.as_raw_fd();
-    let mut pos: u64 = 0;
-    let mut buf = vec![0u8; MIB as usize];
-    while pos < len {
-        // SAFETY: lseek on a file descriptor we own.
-        let data = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            break; // ENXIO: only a hole is left
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        let (start, end) = ((data as u64) & !(MIB - 1), (hole as u64).min(len));
-        let mut off = start;
-        while off < end {
-            let n = (len - off).min(MIB) as usize;
-            file.seek(SeekFrom::Start(off)).unwrap();
-            file.read_exact(&mut buf[..n]).unwrap();
-            f(off, &buf[..n]);
-            off += n as u64;
-        }
-        pos = off;
-    }
-}
-
-/// Offsets of md superblocks (the magic at a 512-byte aligned offset) in an image.
-fn md_superblocks(path: &Path) -> Vec<u64> {
-    let mut found = Vec::new();
-    for_each_data_chunk(path, |off, chunk| {
-        for (i, sector) in chunk.chunks(512).enumerate() {
-            if sector.len() >= 4 && sector[..4] == MD_MAGIC {
-                found.push(off + (i * 512) as u64);
-            }
-        }
-    });
-    found
-}
-
-/// What partition table an image carries, if any: an MBR signature (with its non-empty
-/// entries), a GPT header at LBA 1 or a backup GPT header at the last LBA.
-fn partition_table(path: &Path) -> Option<String> {
-    let mut f = File::open(path).unwrap();
-    let len = f.metadata().unwrap().len();
-    let mut head = [0u8; 1024];
-    f.read_exact(&mut head).unwrap();
-    let mut tail = [0u8; 512];
-    f.seek(SeekFrom::Start(len - 512)).unwrap();
-    f.read_exact(&mut tail).unwrap();
-    let mut found = Vec::new();
-    if head[510..512] == [0x55, 0xaa] {
-        let entries: Vec<String> = (0..4)
-            .filter_map(|i| {
-                let e = &head[446 + 16 * i..446 + 16 * (i + 1)];
-                (e.iter().any(|b| *b != 0)).then(|| {
-                    format!(
-                        "#{} type {:#04x} start {} sectors {}",
-                        i + 1,
-                        e[4],
-                        u32::from_le_bytes(e[8..12].try_into().unwrap()),
-                        u32::from_le_bytes(e[12..16].try_into().unwrap())
-                    )
-                })
-            })
-            .collect();
-        found.push(format!(
-            "MBR signature 0x55AA, entries [{}]",
-            entries.join("; ")
-        ));
-    }
-    if &head[512..520] == b"EFI PART" {
-        found.push("GPT header at LBA 1".to_string());
-    }
-    if &tail[..8] == b"EFI PART" {
-        found.push("backup GPT header at the last LBA".to_string());
-    }
-    (!found.is_empty()).then(|| found.join(", "))
-}
-
-/// A digest of an image's contents: every non-zero 4 KiB block with its offset (so holes,
-/// zero blocks and blocks the guest wrote zeros to are all the same).
-fn content_digest(path: &Path) -> (u64, u64) {
-    let mut h = DefaultHasher::new();
-    let mut nonzero_blocks = 0;
-    for_each_data_chunk(path, |off, chunk| {
-        for (i, block) in chunk.chunks(4096).enumerate() {
-            if block.iter().any(|b| *b != 0) {
-                h.write_u64(off + (i * 4096) as u64);
-                h.write(block);
-                nonzero_blocks += 1;
-            }
-        }
-    });
-    (h.finish(), nonzero_blocks)
-}
-
-/// Asserts that no member carries an md superblock or a partition table any more.
-fn assert_disks_clean(set: &DiskSet, context: &str) {
-    let mut problems = Vec::new();
-    for d in &set.disks {
-        let sbs = md_superblocks(&d.path);
-        if !sbs.is_empty() {
-            problems.push(format!(
-                "{} ({}): md superblock magic at offsets {sbs:?}",
-                d.path.display(),
-                d.serial
-            ));
-        }
-        if let Some(pt) = partition_table(&d.path) {
-            problems.push(format!("{} ({}): {pt}", d.path.display(), d.serial));
-        }
-        eprintln!(
-            "qemu-raid: {context}: {} clean (no md superblock, no partition table; {} non-zero 4 KiB blocks left)",
-            d.serial,
-            content_digest(&d.path).1
-        );
-    }
-    assert!(
-        problems.is_empty(),
-        "{context}: disks not clean:\n{}",
-        problems.join("\n")
-    );
-}
-
-/// Writes a minimal MBR with one Linux partition (sectors 2048..+64 MiB) into an image.
-fn write_mbr(path: &Path) {
-    let mut mbr = [0u8; 512];
-    mbr[440..444].copy_from_slice(&0x1234_5678u32.to_le_bytes()); // disk identifier
-    let e = &mut mbr[446..462];
-    e[0] = 0x00; // not bootable
-    e[1..4].copy_from_slice(&[0xfe, 0xff, 0xff]); // CHS: use LBA
-    e[4] = 0x83; // Linux
-    e[5..8].copy_from_slice(&[0xfe, 0xff, 0xff]);
-    e[8..12].copy_from_slice(&2048u32.to_le_bytes());
-    e[12..16].copy_from_slice(&(64 * 2048u32).to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xaa;
-    let mut f = OpenOptions::new().write(true).open(path).unwrap();
-    f.write_all(&mbr).unwrap();
-    f.sync_all().unwrap();
 }
 
 // ------------------------------------------------------------------------------------------
 // Reading the guest's state
 // ------------------------------------------------------------------------------------------
 
-/// Guest disk name (`/dev/vda`) by serial, from the inventory.
-fn names_by_serial(inv: &Value) -> HashMap<String, String> {
-    inv["disks"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no disks in the inventory: {inv}"))
-        .iter()
-        .filter_map(|d| {
-            Some((
-                d["serial"].as_str()?.trim().to_string(),
-                d["name"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
-}
-
-/// One array of /proc/mdstat.
 #[derive(Debug, Clone)]
 struct MdstatArray {
     name: String,
@@ -750,14 +170,10 @@ fn root_and_data(data_level: &str) -> Value {
     ]})
 }
 
-fn agent_append(_port: u16) -> Vec<String> {
-    vec![format!("ipa-agent-token={TOKEN}")]
-}
-
 /// Checks the arrays of a successful create in /proc/mdstat, `mdadm --detail --scan` and the
 /// inventory: levels, members (partition 1 of every disk for root, partition 2 for data)
 /// and sizes.
-fn check_created_arrays(guest: &Guest, disks: &[String], data_level: &str) {
+fn check_created_arrays(guest: &Vm, disks: &[String], data_level: &str) {
     let n = disks.len() as u64;
     let logs = guest.system_logs();
     let mdstat = logs
@@ -860,22 +276,7 @@ fn check_created_arrays(guest: &Guest, disks: &[String], data_level: &str) {
     }
 }
 
-/// The guest names of the disks of `set`, in its order (from the inventory's serials).
-fn guest_disk_names(guest: &Guest, set: &DiskSet) -> Vec<String> {
-    let inv = guest.hardware_info();
-    let names = names_by_serial(&inv);
-    set.disks
-        .iter()
-        .map(|d| {
-            names
-                .get(&d.serial)
-                .unwrap_or_else(|| panic!("no disk with serial {} in {names:?}", d.serial))
-                .clone()
-        })
-        .collect()
-}
-
-fn assert_step_succeeded(r: &Value, what: &str, guest: &Guest) {
+fn assert_step_succeeded(r: &Value, what: &str, guest: &Vm) {
     assert_eq!(
         r["command_status"],
         "SUCCEEDED",
@@ -902,12 +303,10 @@ fn error_message(r: &Value) -> String {
 ///    disks; the arrays read back from inside the VM.
 #[test]
 fn creates_raid1_root_and_raid5_data_on_virtio_and_nvme() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let set = DiskSet::new("create", &[Bus::Virtio, Bus::Virtio, Bus::Nvme, Bus::Nvme]);
-    let guest = Guest::boot("qemu-raid-create", &set, None, None, agent_append);
-    guest.wait_api();
-    let disks = guest_disk_names(&guest, &set);
+    let set = disk_set("create", &[Bus::Virtio, Bus::Virtio, Bus::Nvme, Bus::Nvme]);
+    let guest = boot("qemu-raid-create", &set, Boot::Ramdisk);
+    let disks = guest.guest_disk_names();
     eprintln!("qemu-raid: member disks {disks:?}");
 
     let node = node(
@@ -943,18 +342,16 @@ fn creates_raid1_root_and_raid5_data_on_virtio_and_nvme() {
 ///    left on any image.
 #[test]
 fn deletes_the_arrays_after_a_reboot_and_leaves_no_metadata() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let set = DiskSet::new("reboot", &[Bus::Virtio, Bus::Scsi, Bus::Virtio, Bus::Scsi]);
+    let set = disk_set("reboot", &[Bus::Virtio, Bus::Scsi, Bus::Virtio, Bus::Scsi]);
     let node = node(
         "5d0c9b6e-8f0e-4c6a-9a38-2e4f0c1d7b21",
         root_and_data("6"),
         Some("disk_label:gpt"),
     );
 
-    let guest = Guest::boot("qemu-raid-before-reboot", &set, None, None, agent_append);
-    guest.wait_api();
-    let disks = guest_disk_names(&guest, &set);
+    let guest = boot("qemu-raid-before-reboot", &set, Boot::Ramdisk);
+    let disks = guest.guest_disk_names();
     eprintln!("qemu-raid: member disks {disks:?}");
     let r = guest.clean_step("raid", "create_configuration", &node);
     assert_step_succeeded(&r, "raid.create_configuration", &guest);
@@ -963,24 +360,19 @@ fn deletes_the_arrays_after_a_reboot_and_leaves_no_metadata() {
 
     // Host side, before the delete: every member has a GPT and two md superblocks (this
     // also proves the scanner finds what the clean check later must not find).
-    for d in &set.disks {
-        let pt = partition_table(&d.path);
+    for (serial, path) in set.members() {
+        let pt = partition_table(path);
         assert!(
             pt.as_deref()
                 .is_some_and(|p| p.contains("GPT header at LBA 1")),
-            "{}: expected a GPT after create, found {pt:?}",
-            d.serial
+            "{serial}: expected a GPT after create, found {pt:?}"
         );
-        let sbs = md_superblocks(&d.path);
-        assert_eq!(sbs.len(), 2, "{}: md superblocks at {sbs:?}", d.serial);
-        eprintln!(
-            "qemu-raid: {} after create: {pt:?}, md superblocks at {sbs:?}",
-            d.serial
-        );
+        let sbs = md_superblocks(path);
+        assert_eq!(sbs.len(), 2, "{serial}: md superblocks at {sbs:?}");
+        eprintln!("qemu-raid: {serial} after create: {pt:?}, md superblocks at {sbs:?}");
     }
 
-    let guest = Guest::boot("qemu-raid-after-reboot", &set, None, None, agent_append);
-    guest.wait_api();
+    let guest = boot("qemu-raid-after-reboot", &set, Boot::Ramdisk);
     let before = guest.system_logs();
     eprintln!(
         "qemu-raid: /proc/mdstat after the reboot, before delete:\n{}",
@@ -1036,7 +428,7 @@ fn deletes_the_arrays_after_a_reboot_and_leaves_no_metadata() {
         inv["disks"]
     );
     guest.power_off();
-    assert_disks_clean(&set, "after delete_configuration");
+    assert_no_metadata(&set, "after delete_configuration");
     eprintln!("qemu-raid: reboot+delete test done in {:.1?}", t0.elapsed());
 }
 
@@ -1044,16 +436,14 @@ fn deletes_the_arrays_after_a_reboot_and_leaves_no_metadata() {
 ///    disk changes (content digests of every image before boot and after).
 #[test]
 fn refuses_a_partitioned_member_and_changes_nothing() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let set = DiskSet::new("refuse", &[Bus::Virtio, Bus::Virtio, Bus::Nvme]);
+    let set = disk_set("refuse", &[Bus::Virtio, Bus::Virtio, Bus::Nvme]);
     // The NVMe disk (the only one: nvme0n1) carries an MBR with one partition.
-    write_mbr(&set.disks[2].path);
-    let before: Vec<(u64, u64)> = set.disks.iter().map(|d| content_digest(&d.path)).collect();
+    write_mbr(set.path(2));
+    let before: Vec<(u64, u64)> = set.members().map(|(_, p)| content_digest(p)).collect();
 
-    let guest = Guest::boot("qemu-raid-refuse", &set, None, None, agent_append);
-    guest.wait_api();
-    let disks = guest_disk_names(&guest, &set);
+    let guest = boot("qemu-raid-refuse", &set, Boot::Ramdisk);
+    let disks = guest.guest_disk_names();
     let parted = disks[2].clone();
     let inv = guest.hardware_info();
     eprintln!("qemu-raid: inventory disks: {}", inv["disks"]);
@@ -1093,116 +483,56 @@ fn refuses_a_partitioned_member_and_changes_nothing() {
     );
     guest.power_off();
 
-    let after: Vec<(u64, u64)> = set.disks.iter().map(|d| content_digest(&d.path)).collect();
-    for ((d, b), a) in set.disks.iter().zip(&before).zip(&after) {
+    let after: Vec<(u64, u64)> = set.members().map(|(_, p)| content_digest(p)).collect();
+    for (((serial, path), b), a) in set.members().zip(&before).zip(&after) {
         assert_eq!(
             b,
             a,
-            "{} ({}) changed: digest/non-zero blocks before {b:?}, after {a:?}",
-            d.serial,
-            d.path.display()
+            "{serial} ({}) changed: digest/non-zero blocks before {b:?}, after {a:?}",
+            path.display()
         );
     }
     assert!(
-        partition_table(&set.disks[2].path).is_some_and(|p| p.contains("type 0x83")),
+        partition_table(set.path(2)).is_some_and(|p| p.contains("type 0x83")),
         "the pre-existing partition table is still there"
     );
     eprintln!("qemu-raid: refusal test done in {:.1?}", t0.elapsed());
 }
 
-/// Builds `<dir>/initramfs-mdadm-fault`: the ramdisk's initramfs followed by an uncompressed
-/// newc cpio that moves the real mdadm to `/usr/sbin/mdadm.real` and installs
-/// `tests/qemu-fixtures/mdadm-fail-second-create` as `/usr/sbin/mdadm` (the agent runs
-/// tools from PATH=/usr/sbin:/usr/bin, so `/usr/local/sbin` would not be used).
-fn fault_injection_initramfs(dir: &Path) -> PathBuf {
+/// The ramdisk with `<dir>/initramfs-mdadm-fault`: the real mdadm moved to
+/// `/usr/sbin/mdadm.real` and `tests/qemu-fixtures/mdadm-fail-second-create` installed as
+/// `/usr/sbin/mdadm` (the agent runs tools from PATH=/usr/sbin:/usr/bin, so
+/// `/usr/local/sbin` would not be used).
+fn fault_injection_ramdisk(dir: &std::path::Path) -> qemu::Ramdisk {
     let rd = qemu::ramdisk();
-    let mut image = fs::read(&rd.initramfs).unwrap();
-    assert_eq!(
-        image[..4],
-        [0x28, 0xb5, 0x2f, 0xfd],
-        "expected a zstd initramfs (ramdisk/build's default)"
-    );
-    // The real mdadm, out of the image.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("zstd -dc \"$1\" | cpio -i --quiet --to-stdout '*usr/sbin/mdadm'")
-        .arg("sh")
-        .arg(&rd.initramfs)
-        .output()
-        .expect("running zstd | cpio");
-    let mdadm = out.stdout;
+    let mdadm = rd.extract("usr/sbin/mdadm");
     assert!(
         mdadm.len() > 100_000 && mdadm[..4] == *b"\x7fELF",
-        "could not extract usr/sbin/mdadm from the initramfs ({} bytes): {}",
-        mdadm.len(),
-        String::from_utf8_lossy(&out.stderr)
+        "usr/sbin/mdadm of the initramfs is not the real mdadm ({} bytes)",
+        mdadm.len()
     );
-    let wrapper = fs::read(qemu::repo_root().join("tests/qemu-fixtures/mdadm-fail-second-create"))
-        .expect("reading the mdadm wrapper fixture");
-
-    let mut cpio = Vec::new();
-    newc_entry(&mut cpio, 900_001, "usr/sbin/mdadm.real", 0o100755, &mdadm);
-    newc_entry(&mut cpio, 900_002, "usr/sbin/mdadm", 0o100755, &wrapper);
-    newc_entry(&mut cpio, 0, "TRAILER!!!", 0, &[]);
-    // The kernel looks for the next archive at a 4-byte boundary and skips zero padding.
-    while !image.len().is_multiple_of(512) {
-        image.push(0);
-    }
-    image.extend_from_slice(&cpio);
-    let path = dir.join("initramfs-mdadm-fault");
-    fs::write(&path, image).unwrap();
-    path
-}
-
-/// Appends one entry of a `newc` cpio archive.
-fn newc_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
-    let fields = [
-        ino,
-        mode,
-        0, // uid
-        0, // gid
-        1, // nlink
-        0, // mtime
-        data.len() as u32,
-        0, // devmajor
-        0, // devminor
-        0, // rdevmajor
-        0, // rdevminor
-        name.len() as u32 + 1,
-        0, // check
-    ];
-    out.extend_from_slice(b"070701");
-    for f in fields {
-        out.extend_from_slice(format!("{f:08X}").as_bytes());
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
-    out.extend_from_slice(data);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
+    let wrapper =
+        std::fs::read(qemu::repo_root().join("tests/qemu-fixtures/mdadm-fail-second-create"))
+            .expect("reading the mdadm wrapper fixture");
+    rd.with_files(
+        dir,
+        "initramfs-mdadm-fault",
+        &[
+            ("usr/sbin/mdadm.real", 0o100755, &mdadm),
+            ("usr/sbin/mdadm", 0o100755, &wrapper),
+        ],
+    )
 }
 
 /// 4. The second `mdadm --create` fails (a wrapper in a test initramfs): the step fails
 ///    naming the command and what was rolled back, and the disks are left clean.
 #[test]
 fn rolls_back_when_mdadm_fails_mid_create() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let set = DiskSet::new("fault", &[Bus::Virtio, Bus::Nvme, Bus::Scsi]);
-    let initramfs = fault_injection_initramfs(set.path());
-    let guest = Guest::boot(
-        "qemu-raid-fault",
-        &set,
-        Some(&initramfs),
-        None,
-        agent_append,
-    );
-    guest.wait_api();
-    let disks = guest_disk_names(&guest, &set);
+    let set = disk_set("fault", &[Bus::Virtio, Bus::Nvme, Bus::Scsi]);
+    let variant = fault_injection_ramdisk(set.dir());
+    let guest = boot("qemu-raid-fault", &set, Boot::Kernel(variant));
+    let disks = guest.guest_disk_names();
     eprintln!("qemu-raid: member disks {disks:?}");
 
     let node = node(
@@ -1245,7 +575,7 @@ fn rolls_back_when_mdadm_fails_mid_create() {
         );
     }
     guest.power_off();
-    assert_disks_clean(&set, "after the rolled-back create");
+    assert_no_metadata(&set, "after the rolled-back create");
     eprintln!(
         "qemu-raid: fault-injection test done in {:.1?}",
         t0.elapsed()
@@ -1256,91 +586,33 @@ fn rolls_back_when_mdadm_fails_mid_create() {
 ///    heartbeats, fast-track): manual cleaning with `raid.delete_configuration`,
 ///    `deploy.erase_devices_metadata` and `raid.create_configuration` on disks of which one
 ///    carries an old partition table; the node returns to `manageable` with its
-///    `raid_config` set, and the images carry the arrays.
+///    `raid_config` set; `provide` (automated cleaning with the agent's steps) to
+///    `available`; a deploy with `raid.apply_configuration` to `active`; and the images
+///    carry the arrays.
 #[test]
 fn metal3_manual_clean_through_ironic() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let ironic = Ironic::start(IronicOptions {
-        fast_track: true,
-        ..IronicOptions::default()
-    });
-    let node = ironic.create_node("qemu-raid-metal3", json!({"power_interface": "fake"}));
-    let uuid = node["uuid"].as_str().unwrap().to_string();
-    ironic.create_port(&uuid, DEFAULT_MAC);
-    ironic.provision(&uuid, "manage", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap();
-    let config = root_and_data("5");
-    ironic.set_target_raid_config(&uuid, config.clone());
-
-    let set = DiskSet::new("metal3", &[Bus::Virtio, Bus::Nvme, Bus::Scsi]);
+    let set = disk_set("metal3", &[Bus::Virtio, Bus::Nvme, Bus::Scsi]);
     // A leftover partition table: create alone would refuse this disk.
-    write_mbr(&set.disks[1].path);
-    let ironic_port = ironic.port();
-    let guest = Guest::boot(
-        "qemu-raid-metal3",
-        &set,
-        None,
-        Some(qemu::free_port()),
-        move |port| {
-            vec![
-                format!("ipa-api-url=http://10.0.2.2:{ironic_port}"),
-                "ipa-advertise-host=127.0.0.1".into(),
-                format!("ipa-advertise-port={port}"),
-            ]
+    write_mbr(set.path(1));
+    let mut opts = ScenarioOptions {
+        vm: VmOptions {
+            agent_token: None,
+            ..vm_options("qemu-raid-metal3", &set, Boot::Ramdisk)
         },
-    );
-    let deadline = Instant::now() + AGENT_UP;
-    while !guest.serial_log().contains("heartbeat accepted") {
-        assert!(
-            guest.is_running() && Instant::now() < deadline,
-            "no accepted heartbeat\n{}\n--- Ironic ---\n{}",
-            guest.serial_tail(60),
-            ironic.log_tail(40)
-        );
-        sleep(Duration::from_millis(500));
-    }
-    // The conductor records the agent's URL asynchronously, after the 202.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ironic.get_node(&uuid)["driver_internal_info"]["agent_url"].is_null() {
-        assert!(
-            Instant::now() < deadline,
-            "the conductor never recorded agent_url\n{}",
-            ironic.log_tail(40)
-        );
-        sleep(Duration::from_millis(500));
-    }
-    eprintln!(
-        "qemu-raid: agent looked up and heartbeating {:.1?} after QEMU start",
-        guest.started.elapsed()
-    );
+        ..ScenarioOptions::default()
+    };
+    opts.node = opts.node.target_raid_config(root_and_data("5"));
+    let s = Scenario::start(opts);
 
-    let t = Instant::now();
-    ironic.provision(
-        &uuid,
-        "clean",
-        json!({"clean_steps": [
+    let n = s.clean(
+        json!([
             {"interface": "raid", "step": "delete_configuration"},
             {"interface": "deploy", "step": "erase_devices_metadata"},
             {"interface": "raid", "step": "create_configuration"},
-        ]}),
+        ]),
+        Duration::from_secs(420),
     );
-    let n = ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(420))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\n{}\n--- Ironic ---\n{}",
-                guest.serial_tail(60),
-                ironic.log_tail(60)
-            )
-        });
-    eprintln!(
-        "qemu-raid: manual clean [delete, erase metadata, create] -> manageable in {:.1?}",
-        t.elapsed()
-    );
-    assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
     let lds = n["raid_config"]["logical_disks"]
         .as_array()
         .unwrap_or_else(|| panic!("raid_config not set: {}", n["raid_config"]))
@@ -1351,7 +623,7 @@ fn metal3_manual_clean_through_ironic() {
     assert_eq!(lds[0]["raid_level"], "1");
     assert_eq!(lds[1]["volume_name"], "data");
     assert_eq!(lds[1]["raid_level"], "5");
-    let log = guest.serial_log();
+    let log = s.vm.serial_log();
     for l in log.lines().filter(|l| {
         [
             "delete_configuration",
@@ -1370,15 +642,19 @@ fn metal3_manual_clean_through_ironic() {
         "the agent's console never says the arrays were created"
     );
 
+    // Automated cleaning with the agent's steps.
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(300),
+    );
+
     // Then the deploy-time variant: raid.apply_configuration as a deploy step. The
     // `custom-agent` deploy interface runs just the requested steps through the agent (no
     // image); `noop` management because `fake` refuses boot device `disk`.
-    ironic.provision(&uuid, "provide", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "available", Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("{e}\n{}", guest.serial_tail(60)));
-    ironic.patch_node(
-        &uuid,
+    s.ironic.patch_node(
+        s.uuid(),
         json!([
             {"op": "replace", "path": "/deploy_interface", "value": "custom-agent"},
             {"op": "replace", "path": "/management_interface", "value": "noop"}
@@ -1388,28 +664,14 @@ fn metal3_manual_clean_through_ironic() {
         {"size_gb": 1, "raid_level": "1", "controller": "software", "is_root_volume": true, "volume_name": "root"},
         {"size_gb": "MAX", "raid_level": "0", "controller": "software", "volume_name": "scratch"}
     ]});
-    let t = Instant::now();
-    ironic.provision(
-        &uuid,
+    let n = s.provision_to(
         "active",
         json!({"deploy_steps": [{"interface": "raid", "step": "apply_configuration",
                                  "args": {"raid_config": applied, "delete_existing": true},
                                  "priority": 90}]}),
+        "active",
+        Duration::from_secs(420),
     );
-    let n = ironic
-        .wait_for_provision_state(&uuid, "active", Duration::from_secs(420))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\n{}\n--- Ironic ---\n{}",
-                guest.serial_tail(80),
-                ironic.log_tail(60)
-            )
-        });
-    eprintln!(
-        "qemu-raid: deploy with raid.apply_configuration -> active in {:.1?}",
-        t.elapsed()
-    );
-    assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
     let lds = n["raid_config"]["logical_disks"]
         .as_array()
         .cloned()
@@ -1423,29 +685,23 @@ fn metal3_manual_clean_through_ironic() {
     assert_eq!(lds[1]["volume_name"], "scratch", "{}", n["raid_config"]);
     assert_eq!(lds[1]["raid_level"], "0", "{}", n["raid_config"]);
     assert!(
-        guest
-            .serial_log()
-            .contains("mdadm --create /dev/md/scratch"),
+        s.vm.serial_log().contains("mdadm --create /dev/md/scratch"),
         "the agent built the deploy step's arrays:\n{}",
-        guest.serial_tail(60)
+        s.vm.serial_tail(60)
     );
     // The images: a partition table and two md superblocks on every member (the guest's
     // writes are synced by parted/mdadm; give md a moment to write its superblocks).
     sleep(Duration::from_secs(3));
-    drop(guest);
-    for d in &set.disks {
-        let sbs = md_superblocks(&d.path);
-        let pt = partition_table(&d.path);
-        eprintln!(
-            "qemu-raid: {} after the clean: {pt:?}, md superblocks at {sbs:?}",
-            d.serial
-        );
-        assert_eq!(sbs.len(), 2, "{}: md superblocks at {sbs:?}", d.serial);
+    drop(s);
+    for (serial, path) in set.members() {
+        let sbs = md_superblocks(path);
+        let pt = partition_table(path);
+        eprintln!("qemu-raid: {serial} after the clean: {pt:?}, md superblocks at {sbs:?}");
+        assert_eq!(sbs.len(), 2, "{serial}: md superblocks at {sbs:?}");
         assert!(
             pt.as_deref()
                 .is_some_and(|p| p.contains("type 0xfd") || p.contains("type 0x83")),
-            "{}: {pt:?}",
-            d.serial
+            "{serial}: {pt:?}"
         );
     }
     eprintln!("qemu-raid: Metal3 test done in {:.1?}", t0.elapsed());
