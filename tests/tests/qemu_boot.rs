@@ -212,6 +212,7 @@ fn check_inventory(vm: &Vm) {
         "{}",
         inv["system_vendor"]
     );
+    assert_eq!(inv["boot"]["current_boot_mode"], "bios", "{}", inv["boot"]);
 }
 
 /// The default ramdisk has no `ssacli`: on HPE SMBIOS the ProLiant manager declines, says
