@@ -56,6 +56,7 @@ fn vm_options(name: &str, set: &DiskSet, boot: Boot) -> VmOptions {
 // Reading the guest's state
 // ------------------------------------------------------------------------------------------
 
+/// One array of /proc/mdstat.
 #[derive(Debug, Clone)]
 struct MdstatArray {
     name: String,
