@@ -714,12 +714,10 @@ fn metal3_manual_clean_through_ironic() {
 ///    mirror, and deleted again, in one VM.
 #[test]
 fn builds_raid5_and_raid10_from_two_disks() {
-    let _one = one_vm_at_a_time();
     let t0 = Instant::now();
-    let set = DiskSet::new("two", &[Bus::Virtio, Bus::Virtio]);
-    let guest = Guest::boot("qemu-raid-two-disks", &set, None, None, agent_append);
-    guest.wait_api();
-    let disks = guest_disk_names(&guest, &set);
+    let set = disk_set("two", &[Bus::Virtio, Bus::Virtio]);
+    let guest = boot("qemu-raid-two-disks", &set, Boot::Ramdisk);
+    let disks = guest.guest_disk_names();
     eprintln!("qemu-raid: member disks {disks:?}");
     for (level, md_level) in [("5", "raid5"), ("1+0", "raid10")] {
         let node = node(
@@ -751,7 +749,7 @@ fn builds_raid5_and_raid10_from_two_disks() {
         );
     }
     guest.power_off();
-    assert_disks_clean(&set, "after the two-disk creates and deletes");
+    assert_no_metadata(&set, "after the two-disk creates and deletes");
     eprintln!(
         "qemu-raid: two-disk RAID-5/10 test done in {:.1?}",
         t0.elapsed()
