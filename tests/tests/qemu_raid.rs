@@ -277,6 +277,16 @@ fn check_created_arrays(guest: &Vm, disks: &[String], data_level: &str) {
     }
 }
 
+/// Asserts that the guest's /proc/mdstat lists no array.
+fn assert_no_arrays(guest: &Vm, context: &str) {
+    let logs = guest.system_logs();
+    let mdstat = logs.get("mdstat").map(String::as_str).unwrap_or_default();
+    assert!(
+        parse_mdstat(mdstat).is_empty(),
+        "{context}: arrays in /proc/mdstat:\n{mdstat}"
+    );
+}
+
 fn assert_step_succeeded(r: &Value, what: &str, guest: &Vm) {
     assert_eq!(
         r["command_status"],
@@ -473,15 +483,7 @@ fn refuses_a_partitioned_member_and_changes_nothing() {
         .and_then(|s| s.split(" during").next())
         .unwrap_or_default();
     assert_eq!(listed, parted, "the devices named as partitioned: {msg}");
-    let mdstat = guest
-        .system_logs()
-        .get("mdstat")
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        parse_mdstat(&mdstat).is_empty(),
-        "no array may exist:\n{mdstat}"
-    );
+    assert_no_arrays(&guest, "after the refused create");
     guest.power_off();
 
     let after: Vec<(u64, u64)> = set.members().map(|(_, p)| content_digest(p)).collect();
@@ -738,15 +740,7 @@ fn builds_raid5_and_raid10_from_two_disks() {
         );
         let r = guest.clean_step("raid", "delete_configuration", &node);
         assert_step_succeeded(&r, "raid.delete_configuration", &guest);
-        let mdstat = guest
-            .system_logs()
-            .get("mdstat")
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            parse_mdstat(&mdstat).is_empty(),
-            "arrays left after delete:\n{mdstat}"
-        );
+        assert_no_arrays(&guest, "after delete_configuration");
     }
     guest.power_off();
     assert_no_metadata(&set, "after the two-disk creates and deletes");
