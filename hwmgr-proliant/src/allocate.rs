@@ -1,5 +1,6 @@
-//! Which drives each logical disk gets (spec §2.3 steps 3-4, §2.4, §4), decided for the
-//! whole configuration before anything is created.
+//! Which drives each logical disk gets (`proliantutils/hpssa/manager.py:
+//! create_configuration`, `_sort_shared_logical_disks`; `hpssa/disk_allocator.py:
+//! allocate_disks`), decided for the whole configuration before anything is created.
 //!
 //! proliantutils allocates one logical disk, creates it, re-reads the controller and
 //! allocates the next; a configuration that fails on its third disk leaves two created.
@@ -32,8 +33,9 @@ pub struct Placement {
     pub target: Target,
 }
 
-/// Creation order (spec §2.3 step 3-4): fixed sizes largest first so small disks do not
-/// take the big drives, then `MAX` disks (they get what is left), then the sharing order.
+/// Creation order (`proliantutils/hpssa/manager.py: create_configuration`): fixed sizes
+/// largest first so small disks do not take the big drives, then `MAX` disks (they get
+/// what is left), then the sharing order.
 pub fn creation_order(reqs: &[LdRequest]) -> Vec<LdRequest> {
     let mut fixed: Vec<LdRequest> = reqs
         .iter()
@@ -56,10 +58,11 @@ fn gb(s: Size) -> u64 {
     }
 }
 
-/// Spec §2.4: non-shared disks first, then shared RAID 1 (it can only share a 2-drive
-/// array), then the other shared disks by drive count, largest first, except that a
-/// `1+0` disk moves to the front when every larger-count disk is odd-sized (1+0 needs an
-/// even count, so it must build the array rather than join one).
+/// As `proliantutils/hpssa/manager.py: _sort_shared_logical_disks`: non-shared disks
+/// first, then shared RAID 1 (it can only share a 2-drive array), then the other shared
+/// disks by drive count, largest first, except that a `1+0` disk moves to the front when
+/// every larger-count disk is odd-sized (1+0 needs an even count, so it must build the
+/// array rather than join one).
 pub fn share_order(lds: Vec<LdRequest>) -> Vec<LdRequest> {
     let (shared, nonshared): (Vec<_>, Vec<_>) = lds.into_iter().partition(|r| r.share);
     let (raid1, mut rest): (Vec<_>, Vec<_>) = shared.into_iter().partition(|r| r.raid_level == "1");
@@ -282,9 +285,9 @@ fn find_controller<'a>(
     ))
 }
 
-/// Spec §4: phase A builds a new array from the smallest sufficient unassigned drives (or
-/// the largest, for `MAX`); phase B, for shared disks, joins an array planned earlier by
-/// another shared disk.
+/// As `proliantutils/hpssa/disk_allocator.py: allocate_disks`: phase A builds a new array
+/// from the smallest sufficient unassigned drives (or the largest, for `MAX`); phase B,
+/// for shared disks, joins an array planned earlier by another shared disk.
 fn automatic(
     eligible: &[&Controller],
     r: &LdRequest,

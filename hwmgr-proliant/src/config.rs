@@ -1,8 +1,9 @@
-//! The RAID configuration this manager accepts (proliantutils' schema, spec §2.1), checked
-//! completely before anything runs. Every problem is collected, so an operator sees them
-//! all at once. Keys outside the schema are logged and ignored rather than rejected: the
-//! conductor has already validated what it sends, and a key copied from a previous result
-//! (`root_device_hint`, `array`) should not fail a step.
+//! The RAID configuration this manager accepts
+//! (`proliantutils/hpssa/raid_config_schema.json` and `hpssa/manager.py: validate`),
+//! checked completely before anything runs. Every problem is collected, so an operator
+//! sees them all at once. Keys outside the schema are logged and ignored rather than
+//! rejected: the conductor has already validated what it sends, and a key copied from a
+//! previous result (`root_device_hint`, `array`) should not fail a step.
 //!
 //! The schema itself is read with the shared model, [`hwmgr::raid_config`], one property
 //! at a time ([`LogicalDiskFields`]); this module adds what proliantutils does differently
@@ -16,7 +17,8 @@ use hwmgr::raid_config::{
 };
 use serde_json::Value;
 
-/// `size_gb`: whole GiB (GB is treated as GiB, spec §3.5), or all remaining space.
+/// `size_gb`: whole GiB (proliantutils treats GB as GiB, see [`crate::size`]), or all
+/// remaining space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
     Gb(u64),
@@ -87,8 +89,9 @@ impl LdRequest {
     }
 }
 
-/// RAID levels a Smart Array builds, with their minimum drive counts (spec §5). `level`
-/// as written: the schema spellings and the compact `10`, `50`, `60`.
+/// RAID levels a Smart Array builds, with their minimum drive counts
+/// (`proliantutils/hpssa/constants.py: RAID_LEVEL_MIN_DISKS`). `level` as written: the
+/// schema spellings and the compact `10`, `50`, `60`.
 pub fn min_disks(level: &str) -> Option<usize> {
     RaidLevel::parse_lenient(level).and_then(smart_array_min_disks)
 }

@@ -1,5 +1,6 @@
-//! `erase_devices` (spec §2.7): controller-side sanitize erase of every unassigned drive
-//! whose status is `OK`, with the zero-fill fallback, then polling until no drive reports
+//! `erase_devices` (`proliantutils/hpssa/manager.py: erase_devices,
+//! has_erase_completed`): controller-side sanitize erase of every unassigned drive whose
+//! status is `OK`, with the zero-fill fallback, then polling until no drive reports
 //! `Erase In Progress`.
 
 use crate::model::{DiskType, Server};

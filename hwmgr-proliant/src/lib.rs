@@ -21,7 +21,11 @@
 //!
 //! The SUM firmware steps (`update_firmware_sum`, `flash_firmware_sum`) are not offered.
 //!
-//! # Decisions on proliantutils' quirks (spec §8)
+//! # Decisions on proliantutils' quirks
+//!
+//! As read in proliantutils 2.16.0:
+//! `proliantutils/hpssa/{manager,objects,disk_allocator}.py` and
+//! `proliantutils/ipa_hw_manager/hardware_manager.py`.
 //!
 //! 1. **HBA mode.** A controller is in HBA mode when `HBA Mode Enabled` is `True` or
 //!    `Controller Mode` starts with `HBA`. proliantutils excludes a controller for *any*
@@ -32,10 +36,11 @@
 //!    request), and `MAX` is replaced by the number, as proliantutils reports it: the
 //!    conductor stores this, and the 1 GiB headroom keeps a config drive fitting.
 //! 4. **GB is GiB.** `size=` is sent as `size_gb × 1024` MiB; sizes printed by ssacli are
-//!    read with 1024-based units (spec §3.5).
+//!    read with 1024-based units, as `objects.py` reads them with oslo's
+//!    `string_to_bytes` (see [`size`]).
 //! 5. **Drive size check.** Automatic selection requires every drive to be at least the
 //!    whole requested size, whatever the RAID level (proliantutils' rule, conservative;
-//!    the spec's test vectors depend on it).
+//!    the test vectors of `tests/vectors.rs` depend on it).
 //! 6. **`volume_name`** cannot be passed to ssacli (no verified syntax, and the test
 //!    vectors show no label argument), so it is not sent; the result's `volume_name` is
 //!    the controller's `Logical Drive Label` and a mismatch is logged. `is_root_volume`
@@ -54,8 +59,9 @@
 //!    `False` = zero-fill text). The result is only `{"Disk Erase Status": ...}`:
 //!    proliantutils also merges IPA's generic block-device erase, which this manager
 //!    cannot call (see the report on the contract).
-//! 9. **Parser.** The stack-based tree of spec §3.2 (merges same-named sections
-//!    always). Column-0 lines with nothing under them (`Warning: ...`, `Error: ...`) are
+//! 9. **Parser.** A stack-based tree ([`parse`]) that always merges same-named sections
+//!    (`objects.py: _get_dict` does not in some malformed layouts; no known output
+//!    differs). Column-0 lines with nothing under them (`Warning: ...`, `Error: ...`) are
 //!    not controllers. Unknown keys are kept in each object's `properties`.
 //! 10. **`unassigned` and `Unassigned`** both present: both are used.
 //! 11. **Messages** keep proliantutils' key phrases (`Unable to find controller named
@@ -79,11 +85,11 @@
 //! configuration failing on its second disk leaves the first created. Here the whole
 //! configuration is validated and every disk placed against a simulated controller state
 //! before the first `create` (see [`allocate`]); a rejected configuration runs no
-//! destructive command. As a consequence the spec's TV-4 (second disk unsatisfiable)
-//! runs **no** `create` instead of one. `apply_configuration` also plans against the
-//! state after deletion before deleting anything. Only a shared array's capacity is
-//! checked at run time (the `size=?` probe needs the array to exist); the plan checks it
-//! with an estimate first.
+//! destructive command. As a consequence test vector TV-4 (`tests/vectors.rs`: second
+//! disk unsatisfiable) runs **no** `create` instead of one. `apply_configuration` also
+//! plans against the state after deletion before deleting anything. Only a shared array's
+//! capacity is checked at run time (the `size=?` probe needs the array to exist); the
+//! plan checks it with an estimate first.
 //!
 //! Further deliberate differences: explicit `physical_disks` must be unassigned and not
 //! used twice in one configuration; without `controller` the one RAID-mode controller

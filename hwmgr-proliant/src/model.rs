@@ -1,6 +1,7 @@
 //! The typed model of one `show config detail` dump: controllers, arrays, logical and
-//! physical drives (spec §3.3). Built from the [`parse`](crate::parse) tree; never panics.
-//! Properties we do not interpret are kept, so nothing the tool printed is lost.
+//! physical drives (the objects of `proliantutils/hpssa/objects.py`). Built from the
+//! [`parse`](crate::parse) tree; never panics. Properties we do not interpret are kept,
+//! so nothing the tool printed is lost.
 
 use crate::parse::{parse_tree, Section};
 use crate::size;
@@ -66,9 +67,10 @@ impl Interface {
     }
 }
 
-/// ssacli's `Interface Type` to (interface, media) per spec §5. `None` for values the
-/// table does not know (NVMe on newer controllers, say): such a drive is still listed,
-/// but a `disk_type`/`interface_type` filter never selects it.
+/// ssacli's `Interface Type` to (interface, media), as `proliantutils/hpssa/constants.py:
+/// INTERFACE_TYPE_MAP, DISK_TYPE_MAP`. `None` for values the table does not know (NVMe on
+/// newer controllers, say): such a drive is still listed, but a
+/// `disk_type`/`interface_type` filter never selects it.
 pub fn classify_interface(raw: &str) -> Option<(Interface, DiskType)> {
     Some(match raw {
         "SCSI" => (Interface::Scsi, DiskType::Hdd),
@@ -182,7 +184,8 @@ impl Controller {
         (!digits.is_empty()).then_some(digits)
     }
 
-    /// Sanitize erase unless the property is missing or `False` (spec §2.7).
+    /// Sanitize erase unless the property is missing or `False` (the `Summary` rule of
+    /// `proliantutils/hpssa/manager.py: erase_devices`).
     pub fn sanitize_supported(&self) -> bool {
         self.sanitize_erase_supported
             .as_deref()
@@ -282,7 +285,8 @@ pub fn logical_drive_json(c: &Controller, a: &Array, l: &LogicalDrive) -> Value 
 
 fn controller(id: &str, s: &Section) -> Result<Controller, ModelError> {
     // Both spellings exist (hpssacli vs ssacli); if a tool printed both, take both rather
-    // than neither (proliantutils' accident, spec §8.10).
+    // than neither (proliantutils' accident: `objects.py: Controller.__init__` joins the
+    // matching key names into one that does not exist).
     let mut unassigned = Vec::new();
     for key in ["unassigned", "Unassigned"] {
         if let Some(u) = s.section(key) {
@@ -406,7 +410,8 @@ fn physical_drive(
     })
 }
 
-/// The `Max:` of a `size=?` probe, in MB (spec §3.7).
+/// The `Max:` of a `size=?` probe, in MB (as `proliantutils/hpssa/objects.py:
+/// RaidArray.can_accomodate` reads it).
 pub fn probe_max_mb(text: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let rest = l.trim_start().strip_prefix("Max: ")?;

@@ -1,4 +1,5 @@
-//! `ssacli controller all show config detail` text to an indentation tree (spec §3.2).
+//! `ssacli controller all show config detail` text to an indentation tree (the tree of
+//! `proliantutils/hpssa/objects.py: _convert_to_dict`).
 //!
 //! A line is a *section* when it is at column 0 (a controller) or when the next line is
 //! more indented; otherwise it is a *leaf* `key: value`. Same-named sibling sections are

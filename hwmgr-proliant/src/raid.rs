@@ -1,6 +1,8 @@
-//! `create_configuration`, `delete_configuration` and `apply_configuration` (spec §1.3,
-//! §2.3, §2.5): validate and plan everything first, then run the plan one `create` at a
-//! time, re-reading the controller after each to find the new logical drive's WWN.
+//! `create_configuration`, `delete_configuration` and `apply_configuration`
+//! (proliantutils `ipa_hw_manager/hardware_manager.py: ProliantHardwareManager`, over
+//! `hpssa/manager.py: create_configuration, delete_configuration`): validate and plan
+//! everything first, then run the plan one `create` at a time, re-reading the controller
+//! after each to find the new logical drive's WWN.
 
 use crate::allocate::{allocate, creation_order, Placement, Target};
 use crate::config::validate;
@@ -217,9 +219,10 @@ fn shared_array(
         })
 }
 
-/// Asks the controller how much space a new logical drive of `raid` could get in
-/// `array` (C5, spec §3.7): `Some(max MB)`, or `None` when ssacli says the level is not
-/// possible there (exit 1) or prints no `Max:`. Other failures are errors.
+/// Asks the controller how much space a new logical drive of `raid` could get in `array`
+/// (C5; `proliantutils/hpssa/objects.py: RaidArray.can_accomodate`): `Some(max MB)`, or
+/// `None` when ssacli says the level is not possible there (exit 1) or prints no `Max:`.
+/// Other failures are errors.
 pub fn probe_capacity(
     runner: &dyn Runner,
     slot: &str,

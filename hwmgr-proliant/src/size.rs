@@ -1,10 +1,12 @@
 //! Size text from ssacli (`558.9 GB`, `2048 MB`, `1.1 TB`) to bytes and whole GiB.
 //!
-//! The rules follow what proliantutils does (spec §3.5) because the returned `size_gb`
-//! values are part of the contract with the conductor: every unit prefix is a power of
-//! 1024 (so `GB` is treated as GiB), the number may have a fraction, a unit ending in `B`
-//! is mandatory, and `b`/`bit` means bits. We compute with exact integer arithmetic
-//! (numerator over a power of ten) instead of floats, then round up to a whole byte.
+//! The rules follow what proliantutils does (`hpssa/objects.py: PhysicalDrive.__init__`,
+//! `LogicalDrive.__init__`, through oslo's `strutils.string_to_bytes`) because the
+//! returned `size_gb` values are part of the contract with the conductor: every unit
+//! prefix is a power of 1024 (so `GB` is treated as GiB), the number may have a fraction,
+//! a unit ending in `B` is mandatory, and `b`/`bit` means bits. We compute with exact
+//! integer arithmetic (numerator over a power of ten) instead of floats, then round up to
+//! a whole byte.
 
 /// Why a size text was rejected; the caller adds which object it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn worked_values_from_the_spec() {
+    fn worked_values_as_proliantutils_computes_them() {
         assert_eq!(parse_bytes("558.9 GB"), Ok(600_114_305_434));
         assert_eq!(parse_bytes("100.0 GB"), Ok(107_374_182_400));
         assert_eq!(parse_bytes("2.7 TB"), Ok(2_968_681_394_996));

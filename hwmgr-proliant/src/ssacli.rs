@@ -1,5 +1,10 @@
-//! Every ssacli command line this crate runs (spec §3.4), built as argv vectors, and the
-//! one place that runs them and turns failures into operator-facing errors.
+//! Every ssacli command line this crate runs, built as argv vectors, and the one place
+//! that runs them and turns failures into operator-facing errors.
+//!
+//! The labels C1-C5 name proliantutils' command lines by where
+//! `proliantutils/hpssa/objects.py` issues them: C1 `Server._get_all_details`, C2
+//! `Controller.create_logical_drive`, C3 `Controller.delete_all_logical_drives`, C4
+//! `Controller.erase_devices`, C5 `RaidArray.can_accomodate`.
 
 use crate::model::{ModelError, Server};
 use hwmgr::text::clause;

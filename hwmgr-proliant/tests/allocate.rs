@@ -1,4 +1,6 @@
-//! Creation order (spec §2.4 vectors) and drive selection facts (spec §4).
+//! Creation order (the cases of proliantutils' `test_manager.py:
+//! test__sort_shared_logical_disks*`) and drive selection facts (its
+//! `test_disk_allocator.py`).
 
 mod common;
 use common::*;

@@ -1,5 +1,11 @@
-//! The test vectors of spec §7 (TV-1 to TV-16), run through the manager's step entry
-//! points with a scripted `ssacli`: exact argv, in order, and the returned value.
+//! Test vectors TV-1 to TV-16, run through the manager's step entry points with a
+//! scripted `ssacli`: exact argv, in order, and the returned value. Each vector replays a
+//! proliantutils 2.16.0 unit test (named on each test below; `test_manager.py` is
+//! `proliantutils/tests/hpssa/test_manager.py: ManagerTestCases`) with the fixtures of
+//! `tests/fixtures/ssacli/`, and expects what that code issues and returns, except where
+//! the crate docs (`src/lib.rs`) list a deliberate difference.
+//! TV-14 (`get_configuration`) is `parse_fixtures.rs:
+//! configuration_report_matches_get_configuration`.
 
 mod common;
 use common::*;
@@ -54,6 +60,7 @@ fn check_tv1_result(r: &RecordingRunner, out: &Value) {
     assert_eq!(ids_with_status(out, "ready"), ["6I:1:6", "6I:1:7"]);
 }
 
+/// TV-1: `test_manager.py: test_create_configuration_with_disk_input_create_succeeds`.
 #[test]
 fn tv1_disks_given_explicitly() {
     let r = runner_with(&TV1_DUMPS);
@@ -72,6 +79,7 @@ fn tv1_disks_given_explicitly() {
     assert_eq!(cmd.stdin.as_deref(), Some(&b"y"[..]));
 }
 
+/// TV-2: `test_manager.py: test_create_configuration_with_disk_input_create_fails`.
 #[test]
 fn tv2_new_logical_disk_not_found() {
     let r = runner_with(&[TV1_DUMPS[0], TV1_DUMPS[1], TV1_DUMPS[1]]);
@@ -99,6 +107,7 @@ fn tv2_new_logical_disk_not_found() {
     assert_eq!(actions(&r), [CREATE_R5, CREATE_R1]);
 }
 
+/// TV-3: `test_manager.py: test_create_configuration_without_disk_input_succeeds`.
 #[test]
 fn tv3_automatic_disk_selection() {
     let r = runner_with(&TV1_DUMPS);
@@ -111,6 +120,8 @@ fn tv3_automatic_disk_selection() {
     check_tv1_result(&r, &out);
 }
 
+/// TV-4: `test_manager.py:
+/// test_create_configuration_without_disk_input_fails_on_disk_type`.
 #[test]
 fn tv4_disk_type_mismatch_creates_nothing() {
     let r = runner_with(&TV1_DUMPS);
@@ -132,6 +143,7 @@ fn tv4_disk_type_mismatch_creates_nothing() {
     assert_eq!(r.lines(), [C1_LINE]);
 }
 
+/// TV-5: `test_manager.py: test_create_configuration_invalid_logical_disks`.
 #[test]
 fn tv5_invalid_input() {
     for (cfg, want) in [
@@ -161,6 +173,8 @@ fn tv5_invalid_input() {
     assert!(e.details.contains("'logical_disks' is a required property"));
 }
 
+/// TV-6: `test_manager.py: test_create_configuration_hba_enabled`,
+/// `test_delete_configuration_hba_enabled`.
 #[test]
 fn tv6_hba_mode() {
     let want = "None of the available SSA controllers Smart Array P822 in Slot 3 have RAID enabled";
@@ -205,6 +219,7 @@ fn share_runner() -> RecordingRunner {
     r
 }
 
+/// TV-7: `test_manager.py: test_create_configuration_share_physical_disks`.
 #[test]
 fn tv7_both_logical_disks_shared() {
     let r = share_runner();
@@ -237,12 +252,13 @@ fn tv7_both_logical_disks_shared() {
     assert_eq!(lds[0]["number_of_physical_disks"], 2);
     assert_eq!(lds[0]["root_device_hint"]["wwn"], "0x600508b1001c1614");
     assert_eq!(lds[0]["volume_name"], "06896EEAPDVTF0BRH5T0MO55C7");
-    assert_eq!(lds[0]["raid_level"], "1"); // the fixture's artifact, see the spec
+    assert_eq!(lds[0]["raid_level"], "1"); // the fixture's artifact, see its README
     assert_eq!(lds[1]["root_device_hint"]["wwn"], "0x600508b1001c02bd");
     assert_eq!(ids_with_status(&out, "ready"), ["5I:1:3"]);
     assert_eq!(ids_with_status(&out, "active"), ["5I:1:1", "5I:1:2"]);
 }
 
+/// TV-8: `test_manager.py: test_create_configuration_share_nonshare_physical_disks`.
 #[test]
 fn tv8_shared_and_non_shared() {
     let r = share_runner();
@@ -266,6 +282,7 @@ fn tv8_shared_and_non_shared() {
     }
 }
 
+/// TV-9: `test_manager.py: test_create_configuration_max_as_size_gb`.
 #[test]
 fn tv9_max_size() {
     let r = runner_with(&[
@@ -307,6 +324,7 @@ const ERASE_SSD: &str =
     "ssacli controller slot=2 pd 6I:1:7 modify erase erasepattern=block unrestricted=off forced";
 const ERASED: &str = "Erase Complete. Reenable Before Using.";
 
+/// TV-10: `test_manager.py: test_erase_devices`.
 #[test]
 fn tv10_sanitize_erase() {
     let r = runner_with(&[
@@ -329,6 +347,7 @@ fn tv10_sanitize_erase() {
     );
 }
 
+/// TV-11: `test_manager.py: test_erase_devices_in_progress`.
 #[test]
 fn tv11_erase_in_progress_is_polled() {
     let r = runner_with(&[
@@ -351,6 +370,7 @@ fn tv11_erase_in_progress_is_polled() {
     );
 }
 
+/// TV-11 with our time-out (proliantutils polls forever).
 #[test]
 fn tv11_erase_times_out() {
     let r = runner_with(&["p440_slot2_sanitize_supported_2_unassigned_before_erase.txt"]);
@@ -368,6 +388,7 @@ fn tv11_erase_times_out() {
     );
 }
 
+/// TV-12: `test_manager.py: test_erase_devices_not_supported`.
 #[test]
 fn tv12_sanitize_not_supported_falls_back_to_zeros() {
     let r = runner_with(&[
@@ -400,6 +421,8 @@ fn tv12_sanitize_not_supported_falls_back_to_zeros() {
     );
 }
 
+/// TV-13: `test_manager.py: test_delete_configuration`,
+/// `test_delete_configuration_no_arrays`.
 #[test]
 fn tv13_delete() {
     let r = runner_with(&[
@@ -432,6 +455,8 @@ fn tv13_delete() {
     );
 }
 
+/// TV-15: `proliantutils/tests/hpssa/test_objects.py:
+/// ControllerTest.test_create_logical_drive_*`.
 #[test]
 fn tv15_create_command_lines() {
     let three: Vec<String> = ["5I:1:1", "5I:1:2", "5I:1:3"].map(String::from).to_vec();
@@ -461,6 +486,7 @@ fn tv15_create_command_lines() {
     );
 }
 
+/// TV-16: `proliantutils/tests/hpssa/test_objects.py: ArrayTest.test_can_accomodate_*`.
 #[test]
 fn tv16_capacity_probe() {
     let prefix = ["ssacli", "controller", "slot=2", "array", "A"];
