@@ -1,4 +1,7 @@
-//! `deploy.erase_devices_metadata` (`ipa-protocol.md` 10.1, 10.3).
+//! `deploy.erase_devices_metadata` (`ironic_python_agent/hardware.py:
+//! GenericHardwareManager.erase_devices_metadata`, with the safety check of
+//! `_check_for_special_partitions_filesystems` and `disk_utils.py:
+//! destroy_disk_metadata`).
 //!
 //! Devices: disks (incl. md arrays) **and** partitions, minus `skip_block_devices` (disk
 //! hints, and the partitions of a skipped disk, which IPA would still wipe; arrays named by

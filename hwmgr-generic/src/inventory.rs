@@ -1,14 +1,16 @@
-//! The hardware inventory (`list_hardware_info`, `ipa-protocol.md` section 11), read from
-//! sysfs and procfs through [`Host`]; tools only where the kernel has no file for it (`ip`
-//! for addresses, `ipmitool` for the BMC).
+//! The hardware inventory (`ironic_python_agent/hardware.py:
+//! HardwareManager.list_hardware_info`), read from sysfs and procfs through [`Host`];
+//! tools only where the kernel has no file for it (`ip` for addresses, `ipmitool` for the
+//! BMC).
 
 use blockdev::{list_block_devices, pci_address_in, resolved_sys_path};
 use hwmgr::{Cmd, Host, Runner};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The inventory document with exactly the keys of section 11: `interfaces`, `cpu`, `disks`,
-/// `memory`, `bmc_address`, `bmc_v6address`, `system_vendor`, `boot`, `hostname`.
+/// The inventory document, with exactly these keys of IPA's inventory: `interfaces`,
+/// `cpu`, `disks`, `memory`, `bmc_address`, `bmc_v6address`, `system_vendor`, `boot`,
+/// `hostname`.
 pub fn hardware_inventory(host: &Host, runner: &dyn Runner) -> Value {
     let (bmc_address, bmc_v6address) = bmc_addresses(host, runner);
     json!({

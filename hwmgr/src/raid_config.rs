@@ -1,5 +1,5 @@
 //! The `target_raid_config` model: Ironic's RAID configuration schema
-//! (`ironic/drivers/raid_config_schema.json`, `ipa-protocol.md` 8.1) as Rust types.
+//! (`ironic/drivers/raid_config_schema.json`) as Rust types.
 //!
 //! Shared by every manager (generic software RAID, HPE Smart Array), so nothing in here
 //! knows about mdadm or controllers.
