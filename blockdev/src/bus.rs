@@ -86,10 +86,11 @@ pub fn pci_address_in(path: &str) -> Option<String> {
 }
 
 /// The `/dev/disk/by-path` name udev's `path_id` would give, for the buses whose rule is
-/// simple and that the QEMU test bed checked (`qemu-ramdisk.md` 8): virtio-blk
-/// `pci-<pci>`, SCSI `pci-<pci>-scsi-<h>:<c>:<t>:<l>` (host number relative to the first
-/// host of that PCI function), ATA `pci-<pci>-ata-<port>`, NVMe `pci-<pci>-nvme-<nsid>`.
-/// USB, SAS, FC, iSCSI and platform devices get none (udev's database is used when there).
+/// simple and that the QEMU test bed checked against real udev (`docs/udev.md`):
+/// virtio-blk `pci-<pci>`, SCSI `pci-<pci>-scsi-<h>:<c>:<t>:<l>` (host number relative to
+/// the first host of that PCI function), ATA `pci-<pci>-ata-<port>`, NVMe
+/// `pci-<pci>-nvme-<nsid>`. USB, SAS, FC, iSCSI and platform devices get none (udev's
+/// database is used when there).
 pub(crate) fn computed_by_path(
     host: &Host,
     name: &str,
