@@ -8,8 +8,9 @@
 #                 the minimum that ironic 39.0.0 and python-ironicclient 6.3.0 declare)
 #
 # Idempotent: when the venv already holds the pinned versions it only prints them.
-# The dependency set is pinned by tests/ironic/constraints.txt (measured to work,
-# see the spec), so CI installs exactly what was tested.
+# The dependency set is pinned by tests/ironic/constraints.txt (the newest version of
+# every dependency when Ironic 39.0.0 was first installed and tested; no OpenStack
+# upper-constraints file), so CI installs exactly what was tested.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

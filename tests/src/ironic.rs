@@ -7,9 +7,9 @@
 //! process group (cotyledon master + API/conductor worker). Should the test process die without
 //! dropping it (a runner's timeout kill), a watcher in `start.sh` stops Ironic within seconds.
 //!
-//! The instance uses the all-in-one `ironic` process with `noauth`, `fake-hardware` and the
-//! settings measured in the spec (`ironic-standalone.md`); see `tests/ironic/start.sh`. Security
-//! settings (`[agent]require_tls`, `verify_ca`, TLS minimum version) stay at Ironic's defaults
+//! The instance uses the all-in-one `ironic` process with `noauth`, `fake-hardware` and
+//! the settings written by `tests/ironic/start.sh`. Security settings
+//! (`[agent]require_tls`, `verify_ca`, TLS minimum version) stay at Ironic's defaults
 //! unless a test asks otherwise through [`IronicOptions`].
 //!
 //! Typical use:

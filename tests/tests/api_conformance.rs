@@ -1,5 +1,7 @@
 //! Black-box conformance: the real agent binary on loopback, driven over HTTP the way the
-//! Ironic conductor drives IPA (`ipa-protocol.md` sections 1, 6, 7).
+//! Ironic conductor drives IPA: IPA's API (`ironic_python_agent/api/app.py: Application`),
+//! the conductor's client (`ironic/drivers/modules/agent_client.py: AgentClient`) and step
+//! handling (`ironic/drivers/modules/agent_base.py: AgentBaseMixin`).
 
 use agent_tests::agent::{
     bare_machine, http, send, write_script, AgentOptions, AgentProcess, Reply,

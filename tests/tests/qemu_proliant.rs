@@ -13,13 +13,15 @@
 //! ramdisk's `.deb` cache, with the release musl agent passed as `--agent`), and rebuilt only
 //! when older than its inputs; the launcher boots it as [`Boot::Kernel`].
 //!
-//! The simulator's state is preloaded from `tests/qemu-fixtures/ssacli-sim-two-controllers.json`
-//! (a P822 in slot 2 with the two 400 GB SSDs, a P440ar in slot 3 with the four 600 GB HDDs)
-//! instead of its built-in single P822: the simulator numbers logical drives
-//! `600508B1001C<slot:4><n:4>...` and the manager's WWN is the first 16 digits (spec: `'0x' +
-//! lowercase(first 16 chars of Unique Identifier)`), so every logical drive of one simulated
-//! controller gets the same WWN and the second `create` on a controller fails with "no new
-//! Unique Identifier appeared". One logical disk per controller keeps the WWNs distinct.
+//! The simulator's state is preloaded from
+//! `tests/qemu-fixtures/ssacli-sim-two-controllers.json` (a P822 in slot 2 with the two
+//! 400 GB SSDs, a P440ar in slot 3 with the four 600 GB HDDs) instead of its built-in
+//! single P822: the simulator numbers logical drives `600508B1001C<slot:4><n:4>...` and
+//! the manager's WWN is the first 16 digits (as `proliantutils/hpssa/objects.py:
+//! LogicalDrive.__init__`: `'0x' + lowercase(first 16 chars of Unique Identifier)`), so
+//! every logical drive of one simulated controller gets the same WWN and the second
+//! `create` on a controller fails with "no new Unique Identifier appeared". One logical
+//! disk per controller keeps the WWNs distinct.
 
 use agent_tests::qemu::{self, Boot, Bus, Disk, FileLock, Ramdisk, VmOptions};
 use agent_tests::scenario::{Scenario, ScenarioOptions};

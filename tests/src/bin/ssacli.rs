@@ -1,11 +1,12 @@
 //! `ssacli` simulator: a small stateful stand-in for HPE's `ssacli`, so the ProLiant manager
 //! runs end to end without HPE hardware, on the host and inside the QEMU ramdisk.
 //!
-//! It answers the subset of commands the manager issues (`proliant-ssacli.md` 3.4) with
-//! ssacli-format text (section 6) and keeps the controllers' state in a JSON file:
-//! `$SSACLI_SIM_STATE`, default `/var/lib/ssacli-sim/state.json`. When the file does not
-//! exist it is created from `$SSACLI_SIM_INIT` (a JSON file) or from a built-in controller
-//! (Smart Array P822 in slot 2, four unassigned 600 GB SAS HDDs and two 400 GB SAS SSDs).
+//! It answers the subset of commands the manager issues (`hwmgr-proliant/src/ssacli.rs`)
+//! with ssacli-format text (shaped like `hwmgr-proliant/tests/fixtures/ssacli/`) and
+//! keeps the controllers' state in a JSON file: `$SSACLI_SIM_STATE`, default
+//! `/var/lib/ssacli-sim/state.json`. When the file does not exist it is created from
+//! `$SSACLI_SIM_INIT` (a JSON file) or from a built-in controller (Smart Array P822 in
+//! slot 2, four unassigned 600 GB SAS HDDs and two 400 GB SAS SSDs).
 //! `SSACLI_SIM_ERASE_POLLS` (default 2) is how many `show config detail` calls an erase
 //! stays "Erase In Progress".
 
