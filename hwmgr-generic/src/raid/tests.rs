@@ -18,39 +18,38 @@ use testkit::RecordingRunner;
 
 const G: u64 = 1 << 30;
 
-fn disk(name: &str, gib: u64) -> BlockDevice {
+/// What every hand-built device has: its names, type and size.
+fn block(name: &str, dev_type: DevType, size: u64) -> BlockDevice {
     BlockDevice {
         name: format!("/dev/{name}"),
         kname: name.into(),
-        dev_type: DevType::Disk,
-        size: gib * G,
+        dev_type,
+        size,
+        ..Default::default()
+    }
+}
+
+fn disk(name: &str, gib: u64) -> BlockDevice {
+    BlockDevice {
         serial: Some(format!("SER-{name}")),
         logical_sectors: 512,
         physical_sectors: 512,
-        ..Default::default()
+        ..block(name, DevType::Disk, gib * G)
     }
 }
 
 fn part(name: &str, parent: &str) -> BlockDevice {
     BlockDevice {
-        name: format!("/dev/{name}"),
-        kname: name.into(),
-        dev_type: DevType::Part,
-        size: G,
         parent: Some(format!("/dev/{parent}")),
-        ..Default::default()
+        ..block(name, DevType::Part, G)
     }
 }
 
 fn md(name: &str, vol: Option<&str>, slaves: &[&str]) -> BlockDevice {
     BlockDevice {
-        name: format!("/dev/{name}"),
-        kname: name.into(),
-        dev_type: DevType::Raid("raid1".into()),
-        size: G,
         md_name: vol.map(String::from),
         slaves: slaves.iter().map(|s| format!("/dev/{s}")).collect(),
-        ..Default::default()
+        ..block(name, DevType::Raid("raid1".into()), G)
     }
 }
 
@@ -104,6 +103,133 @@ fn dev(p: &str) -> DevPath {
 fn machine() -> (Machine, RecordingRunner) {
     let r = RecordingRunner::new();
     (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
+}
+
+/// An md array as mdadm describes it to these tests (the texts of `mdadm::samples`).
+#[derive(Clone, Copy)]
+struct Md<'a> {
+    /// The kernel's device, which `--detail` prints first (`/dev/md127`).
+    dev: &'a str,
+    level: &'a str,
+    uuid: &'a str,
+    name: &'a str,
+    members: &'a [&'a str],
+}
+
+const SD_FIRST: &[&str] = &["/dev/sda1", "/dev/sdb1"];
+const SD_SECOND: &[&str] = &["/dev/sda2", "/dev/sdb2"];
+/// The RAID-1 `root` on the first partitions of two SATA disks, as assembled after a boot.
+const ROOT_SD: Md = Md::new("/dev/md127", "raid1", UUID_ROOT, "root", SD_FIRST);
+/// The RAID-0 `data` on their second partitions.
+const DATA_SD: Md = Md::new("/dev/md126", "raid0", UUID_DATA, "data", SD_SECOND);
+/// `root` on two virtio disks.
+const ROOT_VD: Md = ROOT_SD.on(&["/dev/vda1", "/dev/vdb1"]);
+
+impl<'a> Md<'a> {
+    const fn new(
+        dev: &'a str,
+        level: &'a str,
+        uuid: &'a str,
+        name: &'a str,
+        members: &'a [&'a str],
+    ) -> Self {
+        Md {
+            dev,
+            level,
+            uuid,
+            name,
+            members,
+        }
+    }
+
+    /// The same array on other members.
+    const fn on(self, members: &'a [&'a str]) -> Self {
+        Md { members, ..self }
+    }
+}
+
+/// Scripts a recorded mdadm sequence on a [`RecordingRunner`]: what `mdadm --detail` of an
+/// array and `mdadm --examine` of a device print. Paths are machine paths (`/dev/...`); the
+/// runner sees them under the machine's root (`/fake` for [`machine`]).
+struct MdadmScript<'r> {
+    r: &'r RecordingRunner,
+    root: String,
+    /// How often each answer added from now on is given (`None`: every time); once used
+    /// up, the command prints nothing, as mdadm does once the array or superblock is gone.
+    times: Option<usize>,
+}
+
+/// A script for the machine of [`machine`].
+fn mdadm(r: &RecordingRunner) -> MdadmScript<'_> {
+    mdadm_under(r, "/fake")
+}
+
+/// A script for a machine rooted at `root`.
+fn mdadm_under<'r>(r: &'r RecordingRunner, root: &str) -> MdadmScript<'r> {
+    let root = root.into();
+    MdadmScript {
+        r,
+        root,
+        times: None,
+    }
+}
+
+impl MdadmScript<'_> {
+    /// Answers added from now on are given once.
+    fn once(mut self) -> Self {
+        self.times = Some(1);
+        self
+    }
+
+    /// `mdadm <op> <dev>` prints `stdout`.
+    fn answer(self, op: &str, dev: &str, stdout: &str) -> Self {
+        let at = format!("{}{dev}", self.root);
+        let argv = ["mdadm", op, at.as_str()];
+        match self.times {
+            Some(n) => self.r.on_times(&argv, stdout, n),
+            None => self.r.on(&argv, stdout),
+        };
+        self
+    }
+
+    /// `mdadm --detail <at>` (the path the code asks for: `/dev/md/root`, `/dev/md127`)
+    /// describes `md`.
+    fn detail(self, at: &str, md: &Md) -> Self {
+        let text = detail(md.dev, md.level, md.uuid, md.name, md.members);
+        self.answer("--detail", at, &text)
+    }
+
+    /// `mdadm --examine` of each of `md`'s members finds the member's superblock.
+    fn members(self, md: &Md) -> Self {
+        md.members.iter().fold(self, |s, m| {
+            s.answer("--examine", m, &examine(m, md.uuid, md.name))
+        })
+    }
+
+    /// `mdadm --examine <dev>` prints `stdout`.
+    fn examine(self, dev: &str, stdout: &str) -> Self {
+        self.answer("--examine", dev, stdout)
+    }
+}
+
+/// Creates the one-RAID-1 config (10 GiB) on [`two_disks`] for a node booting in `boot` mode.
+fn create_mirror(m: &Machine, boot: &str) -> hwmgr::Result<Value> {
+    create_with(
+        m,
+        &Fake::new(two_disks()),
+        &node(boot),
+        &cfg(vec![r1(json!(10))]),
+    )
+}
+
+/// Like [`create_mirror`], for a create that must fail: its structured failure.
+fn mirror_failure(m: &Machine, boot: &str) -> CreateFailure {
+    create_failure(
+        m,
+        &Fake::new(two_disks()),
+        &node(boot),
+        &cfg(vec![r1(json!(10))]),
+    )
 }
 
 fn node(boot: &str) -> Value {
@@ -627,26 +753,9 @@ fn uefi_creation_runs_exactly_these_commands() {
         json!({"size_gb": "MAX", "raid_level": "0", "controller": "software", "volume_name": "data"}),
     ]);
     let (m, r) = machine();
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md/root"],
-        &detail(
-            "/dev/md127",
-            "raid1",
-            UUID_ROOT,
-            "root",
-            &["/dev/sda1", "/dev/sdb1"],
-        ),
-    )
-    .on(
-        &["mdadm", "--detail", "/fake/dev/md/data"],
-        &detail(
-            "/dev/md126",
-            "raid0",
-            UUID_DATA,
-            "data",
-            &["/dev/sda2", "/dev/sdb2"],
-        ),
-    );
+    mdadm(&r)
+        .detail("/dev/md/root", &ROOT_SD)
+        .detail("/dev/md/data", &DATA_SD);
     let out = create_with(&m, &Fake::new(two_disks()), &node("uefi"), &c).unwrap();
     assert_eq!(
         r.lines(),
@@ -733,13 +842,7 @@ fn bios_msdos_starts_at_the_sector_sgdisk_reports() {
         "Creating new GPT entries in memory.\n2048\n",
     )
     .on(&["sgdisk", "-F", "/fake/dev/sdb"], "4096\n");
-    create_with(
-        &m,
-        &Fake::new(two_disks()),
-        &node("bios"),
-        &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap();
+    create_mirror(&m, "bios").unwrap();
     let lines = r.lines();
     assert_eq!(
         lines[..10].to_vec(),
@@ -771,12 +874,7 @@ fn bios_msdos_starts_at_the_sector_sgdisk_reports() {
 fn sgdisk_without_a_number_aborts_and_rolls_back() {
     let (m, r) = machine();
     r.on(&["sgdisk", "-F"], "Problem opening /dev/sda\n");
-    let f = create_failure(
-        &m,
-        &Fake::new(two_disks()),
-        &node("bios"),
-        &cfg(vec![r1(json!(10))]),
-    );
+    let f = mirror_failure(&m, "bios");
     assert_eq!(
         f.cause,
         CreateCause::Check(
@@ -879,18 +977,10 @@ fn the_plan_prints_the_verdict_and_commands() {
 
 #[test]
 fn members_missing_from_detail_are_re_added() {
+    let degraded = detail_degraded("/dev/md0", UUID_ROOT, "md0", "/dev/sda1");
     let (m, r) = machine();
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md0"],
-        &detail_degraded("/dev/md0", UUID_ROOT, "md0", "/dev/sda1"),
-    );
-    create_with(
-        &m,
-        &Fake::new(two_disks()),
-        &node("uefi"),
-        &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap();
+    mdadm(&r).answer("--detail", "/dev/md0", &degraded);
+    create_mirror(&m, "uefi").unwrap();
     let adds: Vec<String> = r
         .lines()
         .into_iter()
@@ -900,21 +990,13 @@ fn members_missing_from_detail_are_re_added() {
 
     // Three failures abort and roll back.
     let (m, r) = machine();
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md0"],
-        &detail_degraded("/dev/md0", UUID_ROOT, "md0", "/dev/sda1"),
-    )
-    .fail(
+    mdadm(&r).answer("--detail", "/dev/md0", &degraded);
+    r.fail(
         &["mdadm", "--add"],
         1,
         "mdadm: Cannot open /dev/sdb1: Device or resource busy",
     );
-    let f = create_failure(
-        &m,
-        &Fake::new(two_disks()),
-        &node("uefi"),
-        &cfg(vec![r1(json!(10))]),
-    );
+    let f = mirror_failure(&m, "uefi");
     assert_eq!(r.lines().iter().filter(|l| l.contains("--add")).count(), 3);
     assert_failed(
         failed_command(&f),
@@ -940,17 +1022,8 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
         json!({"size_gb": "MAX", "raid_level": "0", "controller": "software", "volume_name": "data"}),
     ]);
     let script = |r: &RecordingRunner| {
-        r.on(
-            &["mdadm", "--detail", "/fake/dev/md/root"],
-            &detail(
-                "/dev/md127",
-                "raid1",
-                UUID_ROOT,
-                "root",
-                &["/dev/sda1", "/dev/sdb1"],
-            ),
-        )
-        .fail(
+        mdadm(r).detail("/dev/md/root", &ROOT_SD);
+        r.fail(
             &["mdadm", "--create", "/fake/dev/md/data"],
             2,
             "mdadm: cannot open /dev/sdb2: No such device or address",
@@ -1041,12 +1114,7 @@ fn failed_rollback_steps_are_reported() {
         1,
         "wipefs: error: /dev/sda: probing initialization failed: Device or resource busy",
     );
-    let f = create_failure(
-        &m,
-        &Fake::new(two_disks()),
-        &node("uefi"),
-        &cfg(vec![r1(json!(10))]),
-    );
+    let f = mirror_failure(&m, "uefi");
     assert_failed(
         failed_command(&f),
         "Creating partition /dev/sdb1",
@@ -1100,13 +1168,7 @@ fn a_member_that_vanished_aborts_before_mdadm() {
     std::fs::create_dir_all(d.path().join("sys/block/sdb")).unwrap();
     let r = RecordingRunner::new();
     let m = Machine::new(Host::new(d.path()), Arc::new(r.clone()));
-    let e = create_with(
-        &m,
-        &Fake::new(two_disks()),
-        &node("uefi"),
-        &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap_err();
+    let e = create_mirror(&m, "uefi").unwrap_err();
     assert!(e.details.starts_with("Creating RAID array /dev/md0 failed: member /dev/sdb1 is missing (no /sys/block/sdb/sdb1 after partitioning)"), "{}", e.details);
     let root = d.path().display();
     let lines = r.lines();
@@ -1126,13 +1188,7 @@ fn udevadm_is_optional() {
     let (m, r) = machine();
     r.without_program("udevadm")
         .fail(&["partx"], 1, "partx: /dev/sda: error adding partition 1");
-    create_with(
-        &m,
-        &Fake::new(two_disks()),
-        &node("uefi"),
-        &cfg(vec![r1(json!(10))]),
-    )
-    .unwrap();
+    create_mirror(&m, "uefi").unwrap();
     assert!(!r.lines().iter().any(|l| l.starts_with("udevadm")));
 }
 
@@ -1203,14 +1259,19 @@ fn kept_arrays_satisfy_their_logical_disk() {
 
 // ------------------------------------------------------------------ delete
 
-fn with_parts(name: &str, n: u32) -> Vec<BlockDevice> {
-    let mut d = disk(name, 100);
-    let parts: Vec<BlockDevice> = (1..=n)
-        .map(|i| part(dev(&format!("/dev/{name}")).partition(i).name(), name))
-        .collect();
-    d.partitions = parts.iter().map(|p| p.name.clone()).collect();
-    let mut v = vec![d];
-    v.extend(parts);
+/// 100 GiB disks named `names`, each with `n` partitions, each disk followed by its
+/// partitions.
+fn with_parts(names: &[&str], n: u32) -> Vec<BlockDevice> {
+    let mut v = vec![];
+    for name in names {
+        let mut d = disk(name, 100);
+        let parts: Vec<BlockDevice> = (1..=n)
+            .map(|i| part(dev(&format!("/dev/{name}")).partition(i).name(), name))
+            .collect();
+        d.partitions = parts.iter().map(|p| p.name.clone()).collect();
+        v.push(d);
+        v.extend(parts);
+    }
     v
 }
 
@@ -1232,8 +1293,7 @@ fn delete_with_nothing_there_succeeds() {
 #[test]
 fn delete_an_array_assembled_as_md127_after_reboot() {
     let (m, r) = machine();
-    let mut devs = with_parts("vda", 1);
-    devs.extend(with_parts("vdb", 1));
+    let mut devs = with_parts(&["vda", "vdb"], 1);
     devs[1].holders = vec!["/dev/md127".into()];
     devs[3].holders = vec!["/dev/md127".into()];
     let src = Fake::new(devs).md_seq(vec![vec![md("md127", None, &["vda1", "vdb1"])], vec![]]);
@@ -1241,32 +1301,12 @@ fn delete_an_array_assembled_as_md127_after_reboot() {
         &["mdadm", "--assemble", "--scan"],
         2,
         "mdadm: No arrays found in config file or automatically",
-    )
-    .on_times(
-        &["mdadm", "--detail", "/fake/dev/md127"],
-        &detail(
-            "/dev/md127",
-            "raid1",
-            UUID_ROOT,
-            "root",
-            &["/dev/vda1", "/dev/vdb1"],
-        ),
-        1,
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/vda1"],
-        &examine("/dev/vda1", UUID_ROOT, "root"),
-        1,
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/vdb1"],
-        &examine("/dev/vdb1", UUID_ROOT, "root"),
-        1,
-    )
-    .on(
-        &["mdadm", "--examine", "/fake/dev/vda"],
-        &examine_gpt_disk("/dev/vda"),
     );
+    mdadm(&r)
+        .examine("/dev/vda", &examine_gpt_disk("/dev/vda"))
+        .once()
+        .detail("/dev/md127", &ROOT_VD)
+        .members(&ROOT_VD);
     delete_with(&m, &src, &json!({})).unwrap();
     assert_eq!(
         r.lines(),
@@ -1298,24 +1338,24 @@ fn delete_an_array_assembled_as_md127_after_reboot() {
 fn delete_a_degraded_array_and_its_dropped_member() {
     // md0 runs on vda1 only; vdb1 was kicked out but still carries the superblock.
     let (m, r) = machine();
-    let mut devs = with_parts("vda", 1);
-    devs.extend(with_parts("vdb", 1));
+    let devs = with_parts(&["vda", "vdb"], 1);
     let src = Fake::new(devs).md_seq(vec![vec![md("md0", Some("root"), &["vda1"])], vec![]]);
-    r.on_times(
-        &["mdadm", "--detail", "/fake/dev/md0"],
-        &detail_degraded("/dev/md0", UUID_ROOT, "root", "/dev/vda1"),
-        1,
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/vda1"],
-        &examine("/dev/vda1", UUID_ROOT, "root"),
-        1,
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/vdb1"],
-        &examine("/dev/vdb1", UUID_ROOT, "root"),
-        1,
-    );
+    // What Debian's mdadm printed in this very state (fixtures/mdadm/README.md).
+    mdadm(&r)
+        .once()
+        .answer(
+            "--detail",
+            "/dev/md0",
+            include_str!("../../fixtures/mdadm/detail-root-degraded.txt"),
+        )
+        .examine(
+            "/dev/vda1",
+            include_str!("../../fixtures/mdadm/examine-root-vda1.txt"),
+        )
+        .examine(
+            "/dev/vdb1",
+            include_str!("../../fixtures/mdadm/examine-root-vdb1-removed.txt"),
+        );
     delete_with(&m, &src, &json!({})).unwrap();
     let lines = r.lines();
     for want in [
@@ -1337,21 +1377,19 @@ fn delete_a_degraded_array_and_its_dropped_member() {
 #[test]
 fn delete_an_inactive_array_with_a_missing_member() {
     let (m, r) = machine();
-    let mut devs = with_parts("vda", 2);
-    devs.extend(with_parts("vdb", 2));
+    let devs = with_parts(&["vda", "vdb"], 2);
     let mut inactive = md("md127", None, &["vdb2"]);
     inactive.size = 0;
     let src = Fake::new(devs).md_seq(vec![vec![inactive], vec![]]);
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md127"],
-        &detail_inactive("/dev/md127", UUID_DATA, "data", "/dev/vdb2"),
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/vdb2"],
-        &examine("/dev/vdb2", UUID_DATA, "data"),
-        1,
-    )
-    .fail(
+    mdadm(&r)
+        .answer(
+            "--detail",
+            "/dev/md127",
+            &detail_inactive("/dev/md127", UUID_DATA, "data", "/dev/vdb2"),
+        )
+        .once()
+        .examine("/dev/vdb2", &examine("/dev/vdb2", UUID_DATA, "data"));
+    r.fail(
         &["wipefs", "--force", "--all", "/fake/dev/md127"],
         1,
         "wipefs: error: /dev/md127: probing initialization failed: No such device",
@@ -1370,20 +1408,18 @@ fn delete_an_inactive_array_with_a_missing_member() {
 #[test]
 fn delete_stray_superblocks_on_partitions_without_arrays() {
     let (m, r) = machine();
-    let mut devs = with_parts("nvme0n1", 2);
+    let mut devs = with_parts(&["nvme0n1"], 2);
     devs.push(disk("sda", 100));
     let mut ro = disk("vde", 1);
     ro.read_only = true;
     devs.push(ro);
     let src = Fake::new(devs);
-    r.on(
-        &["mdadm", "--examine", "/fake/dev/nvme0n1p2"],
-        &examine("/dev/nvme0n1p2", UUID_DATA, "data"),
-    )
-    .on(
-        &["mdadm", "--examine", "/fake/dev/nvme0n1p1"],
-        &no_superblock("/dev/nvme0n1p1"),
-    );
+    mdadm(&r)
+        .examine(
+            "/dev/nvme0n1p2",
+            &examine("/dev/nvme0n1p2", UUID_DATA, "data"),
+        )
+        .examine("/dev/nvme0n1p1", &no_superblock("/dev/nvme0n1p1"));
     delete_with(&m, &src, &json!({})).unwrap();
     assert_eq!(
         r.lines(),
@@ -1403,7 +1439,7 @@ fn delete_stray_superblocks_on_partitions_without_arrays() {
 #[test]
 fn delete_reports_arrays_that_will_not_stop() {
     let (m, r) = machine();
-    let devs = with_parts("vda", 1);
+    let devs = with_parts(&["vda"], 1);
     let arr = md("md0", Some("root"), &["vda1"]);
     let src = Fake::new(devs).md_seq(vec![vec![arr]]);
     let busy = "mdadm: Cannot get exclusive access to /dev/md0:Perhaps a running process, mounted filesystem or active volume group?";
@@ -1445,19 +1481,12 @@ fn delete_failures_are_collected_and_the_rest_still_runs() {
     // The array stops, but one member's superblock cannot be zeroed: the other member and
     // the disks are still cleaned, and the failure is reported.
     let (m, r) = machine();
-    let mut devs = with_parts("vda", 1);
-    devs.extend(with_parts("vdb", 1));
+    let devs = with_parts(&["vda", "vdb"], 1);
     let src = Fake::new(devs).md_seq(vec![
         vec![md("md0", Some("root"), &["vda1", "vdb1"])],
         vec![],
     ]);
-    for p in ["vda1", "vdb1"] {
-        r.on_times(
-            &["mdadm", "--examine", &format!("/fake/dev/{p}")],
-            &examine(&format!("/dev/{p}"), UUID_ROOT, "root"),
-            1,
-        );
-    }
+    mdadm(&r).once().members(&ROOT_VD);
     r.fail(
         &["mdadm", "--zero-superblock", "/fake/dev/vda1"],
         1,
@@ -1484,54 +1513,21 @@ fn delete_failures_are_collected_and_the_rest_still_runs() {
 #[test]
 fn delete_keeps_skip_listed_arrays_and_disks() {
     let (m, r) = machine();
-    let mut devs = with_parts("sda", 2);
-    devs.extend(with_parts("sdb", 2));
-    devs.extend(with_parts("sdc", 1));
+    let mut devs = with_parts(&["sda", "sdb"], 2);
+    devs.extend(with_parts(&["sdc"], 1));
     let root = md("md126", None, &["sda1", "sdb1"]);
     let data = md("md127", None, &["sda2", "sdb2"]);
     let src = Fake::new(devs).md_seq(vec![vec![root.clone(), data.clone()], vec![data]]);
-    r.on(
-        &["mdadm", "--detail", "/fake/dev/md126"],
-        &detail(
-            "/dev/md126",
-            "raid1",
-            UUID_ROOT,
-            "root",
-            &["/dev/sda1", "/dev/sdb1"],
-        ),
-    )
-    .on(
-        &["mdadm", "--detail", "/fake/dev/md127"],
-        &detail(
-            "/dev/md127",
-            "raid1",
-            UUID_DATA,
-            "data",
-            &["/dev/sda2", "/dev/sdb2"],
-        ),
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/sda1"],
-        &examine("/dev/sda1", UUID_ROOT, "root"),
-        1,
-    )
-    .on_times(
-        &["mdadm", "--examine", "/fake/dev/sdb1"],
-        &examine("/dev/sdb1", UUID_ROOT, "root"),
-        1,
-    )
-    .on(
-        &["mdadm", "--examine", "/fake/dev/sda2"],
-        &examine("/dev/sda2", UUID_DATA, "data"),
-    )
-    .on(
-        &["mdadm", "--examine", "/fake/dev/sdb2"],
-        &examine("/dev/sdb2", UUID_DATA, "data"),
-    )
-    .on(
-        &["mdadm", "--examine", "/fake/dev/sdc1"],
-        &examine("/dev/sdc1", UUID_ROOT, "old"),
-    );
+    // Here md126 is `root` and `data` a mirror too.
+    let root_md = Md::new("/dev/md126", "raid1", UUID_ROOT, "root", SD_FIRST);
+    let data_md = Md::new("/dev/md127", "raid1", UUID_DATA, "data", SD_SECOND);
+    mdadm(&r)
+        .detail(root_md.dev, &root_md)
+        .detail(data_md.dev, &data_md)
+        .members(&data_md)
+        .examine("/dev/sdc1", &examine("/dev/sdc1", UUID_ROOT, "old"))
+        .once()
+        .members(&root_md);
     let n = json!({"properties": {"skip_block_devices": [{"volume_name": "data"}, {"serial": "SER-sdc"}]}});
     delete_with(&m, &src, &n).unwrap();
     let lines = r.lines();
@@ -1633,22 +1629,9 @@ mod live {
             .md("md127", "raid1", &["vda1", "vdb1"]);
         let r = RecordingRunner::new();
         let root = d.path().display().to_string();
-        r.on(
-            &["mdadm", "--detail", &format!("{root}/dev/md127")],
-            &detail(
-                "/dev/md127",
-                "raid1",
-                UUID_ROOT,
-                "root",
-                &["/dev/vda1", "/dev/vdb1"],
-            ),
-        );
-        for p in ["vda1", "vdb1"] {
-            r.on(
-                &["mdadm", "--examine", &format!("{root}/dev/{p}")],
-                &examine(&format!("/dev/{p}"), UUID_ROOT, "root"),
-            );
-        }
+        mdadm_under(&r, &root)
+            .detail("/dev/md127", &ROOT_VD)
+            .members(&ROOT_VD);
         let m = Machine::new(fm.host(), Arc::new(r.clone()));
         // The fake array does not go away when "stopped": the step must say so.
         let f = run_delete(&m, &LiveDevices(&m.host), &SkipList::default()).unwrap_err();
