@@ -67,6 +67,21 @@ struct Dev {
     scsi_index: u32,
 }
 
+impl Dev {
+    /// A whole device (not a partition) on `bus`, whose real directory is `real`.
+    fn whole(real: String, device: Option<String>, size: u64, devnum: (u32, u32), bus: Bus) -> Dev {
+        Dev {
+            real,
+            device,
+            size,
+            devnum: format!("{}:{}", devnum.0, devnum.1),
+            bus,
+            parent: None,
+            scsi_index: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Current {
     None,
@@ -119,10 +134,10 @@ impl FakeMachine {
         m.write("/proc/mdstat", "Personalities : \nunused devices: <none>\n");
         let m = m.memory(4 * GIB).cpus(2, "QEMU Virtual CPU version 2.5+");
         let lo = "/sys/devices/virtual/net/lo";
-        m.write(&format!("{lo}/address"), "00:00:00:00:00:00\n");
-        m.write(&format!("{lo}/operstate"), "unknown\n");
-        m.write(&format!("{lo}/carrier"), "1\n");
-        m.write(&format!("{lo}/type"), "772\n");
+        m.attr(lo, "address", "00:00:00:00:00:00");
+        m.attr(lo, "operstate", "unknown");
+        m.attr(lo, "carrier", 1);
+        m.attr(lo, "type", 772);
         m.link("/sys/class/net/lo", lo);
         m
     }
@@ -175,6 +190,11 @@ impl FakeMachine {
         self.write_bytes(abs, content.as_bytes());
     }
 
+    /// Writes the sysfs attribute `dir/name` as the kernel shows it: the value and a newline.
+    fn attr(&self, dir: &str, name: &str, value: impl std::fmt::Display) {
+        self.write(&format!("{dir}/{name}"), &format!("{value}\n"));
+    }
+
     fn write_bytes(&self, abs: &str, content: &[u8]) {
         let p = self.p(abs);
         if let Some(dir) = p.parent() {
@@ -209,7 +229,7 @@ impl FakeMachine {
     /// Common block-device attributes in the real directory `real`, the class links and
     /// the `/dev` node.
     fn block_node(&mut self, name: &str, real: &str, size: u64, devnum: (u32, u32), devtype: &str) {
-        let w = |f: &str, v: &str| self.write(&format!("{real}/{f}"), &format!("{v}\n"));
+        let w = |f: &str, v: &str| self.attr(real, f, v);
         w("dev", &format!("{}:{}", devnum.0, devnum.1));
         w("size", &(size / 512).to_string());
         w("ro", "0");
@@ -235,7 +255,7 @@ impl FakeMachine {
         self.write(&format!("/dev/{name}"), "");
     }
 
-    fn add_disk(&mut self, name: &str, dev: Dev) {
+    fn add_disk(&mut self, name: &str, dev: Dev) -> Dev {
         assert!(
             !self.devs.contains_key(name),
             "fake machine: block device {name} added twice"
@@ -246,8 +266,9 @@ impl FakeMachine {
             self.mkdir(device);
             self.link(&format!("{}/device", dev.real), device);
         }
-        self.devs.insert(name.to_string(), dev);
+        self.devs.insert(name.to_string(), dev.clone());
         self.current = Current::Block(name.to_string());
+        dev
     }
 
     /// Where a SCSI disk lives for a transport: (device dir, hctl, scsi host dir,
@@ -295,31 +316,31 @@ impl FakeMachine {
         let index = self.scsi_disks;
         self.scsi_disks += 1;
         let (device, _hctl, host_dir, proc_name) = Self::scsi_location(tran, index);
+        let real = format!("{device}/block/{name}");
         let devnum = self.devnum(8, 16);
-        let dev = Dev {
-            real: format!("{device}/block/{name}"),
-            device: Some(device.clone()),
-            size,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Scsi(tran.to_string()),
-            parent: None,
-            scsi_index: index,
-        };
-        self.add_disk(name, dev);
+        let bus = Bus::Scsi(tran.to_string());
+        let dev = Dev::whole(real, Some(device.clone()), size, devnum, bus);
+        self.add_disk(
+            name,
+            Dev {
+                scsi_index: index,
+                ..dev
+            },
+        );
         self.scsi_host(index, &host_dir, proc_name);
-        let (vendor, model) = match tran {
-            "sata" | "ata" => ("ATA", "QEMU HARDDISK"),
-            _ => ("QEMU", "QEMU HARDDISK"),
+        let vendor = match tran {
+            "sata" | "ata" => "ATA",
+            _ => "QEMU",
         };
-        self.write(&format!("{device}/vendor"), &format!("{vendor:<8}\n"));
-        self.write(&format!("{device}/model"), &format!("{model:<16}\n"));
-        self.write(&format!("{device}/type"), "0\n");
+        self.attr(&device, "vendor", format!("{vendor:<8}"));
+        self.attr(&device, "model", format!("{:<16}", "QEMU HARDDISK"));
+        self.attr(&device, "type", 0);
         self
     }
 
     fn scsi_host(&self, h: u32, host_dir: &str, proc_name: &str) {
         let class = format!("{host_dir}/scsi_host/host{h}");
-        self.write(&format!("{class}/proc_name"), &format!("{proc_name}\n"));
+        self.attr(&class, "proc_name", proc_name);
         self.link(&format!("/sys/class/scsi_host/host{h}"), &class);
         if proc_name == "mpt3sas" {
             let sas = format!("{host_dir}/sas_host/host{h}");
@@ -348,19 +369,14 @@ impl FakeMachine {
             "/sys/devices/pci0000:00/0000:00:{slot:02x}.0/virtio{}",
             i + 1
         );
+        let real = format!("{vdev}/block/{name}");
         let devnum = self.devnum(254, 16);
-        let dev = Dev {
-            real: format!("{vdev}/block/{name}"),
-            device: Some(vdev.clone()),
-            size,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Virtio,
-            parent: None,
-            scsi_index: 0,
-        };
-        self.add_disk(name, dev);
-        self.write(&format!("{vdev}/vendor"), "0x1af4\n");
-        self.write(&format!("{vdev}/device"), "0x0002\n");
+        self.add_disk(
+            name,
+            Dev::whole(real, Some(vdev.clone()), size, devnum, Bus::Virtio),
+        );
+        self.attr(&vdev, "vendor", "0x1af4");
+        self.attr(&vdev, "device", "0x0002");
         self
     }
 
@@ -382,47 +398,26 @@ impl FakeMachine {
             "/sys/devices/pci0000:00/0000:00:{:02x}.0/nvme/nvme{c}",
             8 + c
         );
+        let real = format!("{subsys}/{name}");
         let devnum = self.devnum(259, 1);
-        let dev = Dev {
-            real: format!("{subsys}/{name}"),
-            device: Some(subsys.clone()),
-            size,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Nvme,
-            parent: None,
-            scsi_index: 0,
-        };
-        self.add_disk(name, dev.clone());
-        self.write(&format!("{}/queue/rotational", dev.real), "0\n");
-        self.write(&format!("{}/nsid", dev.real), &format!("{n}\n"));
-        self.write(
-            &format!("{}/wwid", dev.real),
-            &format!("nvme.1b36-{:040x}-{n:08x}\n", c + 1),
-        );
-        self.write(
-            &format!("{subsys}/model"),
-            &format!("{:<40}\n", "QEMU NVMe Ctrl"),
-        );
-        self.write(
-            &format!("{subsys}/serial"),
-            &format!("{:<20}\n", format!("NVME{c}")),
-        );
-        self.write(
-            &format!("{ctrl}/serial"),
-            &format!("{:<20}\n", format!("NVME{c}")),
-        );
-        self.write(
-            &format!("{ctrl}/model"),
-            &format!("{:<40}\n", "QEMU NVMe Ctrl"),
-        );
+        let dev = Dev::whole(real, Some(subsys.clone()), size, devnum, Bus::Nvme);
+        let real = self.add_disk(name, dev).real;
+        self.attr(&real, "queue/rotational", 0);
+        self.attr(&real, "nsid", n);
+        self.attr(&real, "wwid", format!("nvme.1b36-{:040x}-{n:08x}", c + 1));
+        // The subsystem and its controller show the same identity.
+        for dir in [&subsys, &ctrl] {
+            self.attr(dir, "model", format!("{:<40}", "QEMU NVMe Ctrl"));
+            self.attr(dir, "serial", format!("{:<20}", format!("NVME{c}")));
+        }
         self.link(&format!("/sys/class/nvme/nvme{c}"), &ctrl);
         self.link(&format!("{subsys}/nvme{c}"), &ctrl);
         // the hidden path device, which discovery must skip
         let hidden = format!("nvme{c}c{c}n{n}");
         let hreal = format!("{ctrl}/{hidden}");
-        self.write(&format!("{hreal}/hidden"), "1\n");
-        self.write(&format!("{hreal}/size"), &format!("{}\n", size / 512));
-        self.write(&format!("{hreal}/ro"), "0\n");
+        self.attr(&hreal, "hidden", 1);
+        self.attr(&hreal, "size", size / 512);
+        self.attr(&hreal, "ro", 0);
         self.link(&format!("/sys/block/{hidden}"), &hreal);
         self.link(&format!("/sys/class/block/{hidden}"), &hreal);
         self
@@ -431,38 +426,27 @@ impl FakeMachine {
     /// An eMMC/SD card `mmcblk<N>` (`device/name` is the model, `device/serial` hex).
     pub fn mmc(mut self, name: &str, size: u64) -> Self {
         let card = "/sys/devices/pci0000:00/0000:00:1c.0/mmc_host/mmc0/mmc0:0001".to_string();
+        let real = format!("{card}/block/{name}");
         let devnum = self.devnum(179, 8);
-        let dev = Dev {
-            real: format!("{card}/block/{name}"),
-            device: Some(card.clone()),
-            size,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Mmc,
-            parent: None,
-            scsi_index: 0,
-        };
-        self.add_disk(name, dev.clone());
-        self.write(&format!("{}/queue/rotational", dev.real), "0\n");
-        self.write(&format!("{card}/name"), "DG4008\n");
-        self.write(&format!("{card}/serial"), "0x1234abcd\n");
-        self.write(&format!("{card}/type"), "MMC\n");
+        let real = self
+            .add_disk(
+                name,
+                Dev::whole(real, Some(card.clone()), size, devnum, Bus::Mmc),
+            )
+            .real;
+        self.attr(&real, "queue/rotational", 0);
+        self.attr(&card, "name", "DG4008");
+        self.attr(&card, "serial", "0x1234abcd");
+        self.attr(&card, "type", "MMC");
         self
     }
 
     /// A device under `/sys/devices/virtual/block` with no `device` link: `ram0`, `zram0`,
     /// `dm-0`, ...
     pub fn virtual_block(mut self, name: &str, size: u64) -> Self {
+        let real = format!("/sys/devices/virtual/block/{name}");
         let devnum = self.devnum(253, 1);
-        let dev = Dev {
-            real: format!("/sys/devices/virtual/block/{name}"),
-            device: None,
-            size,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Virtual,
-            parent: None,
-            scsi_index: 0,
-        };
-        self.add_disk(name, dev);
+        self.add_disk(name, Dev::whole(real, None, size, devnum, Bus::Virtual));
         self
     }
 
@@ -471,24 +455,17 @@ impl FakeMachine {
     pub fn loop_dev(self, name: &str, size: u64, backing: Option<&str>) -> Self {
         let m = self.virtual_block(name, size);
         if let Some(b) = backing {
-            let real = m.devs[name].real.clone();
-            m.write(&format!("{real}/loop/backing_file"), &format!("{b}\n"));
+            m.attr(&m.devs[name].real, "loop/backing_file", b);
         }
         m
     }
 
     /// A floppy drive `fd0` (which discovery drops).
     pub fn floppy(mut self, name: &str) -> Self {
+        let device = "/sys/devices/platform/floppy.0".to_string();
+        let real = format!("{device}/block/{name}");
         let devnum = self.devnum(2, 1);
-        let dev = Dev {
-            real: format!("/sys/devices/platform/floppy.0/block/{name}"),
-            device: Some("/sys/devices/platform/floppy.0".into()),
-            size: 2880 * 512,
-            devnum: format!("{}:{}", devnum.0, devnum.1),
-            bus: Bus::Virtual,
-            parent: None,
-            scsi_index: 0,
-        };
+        let dev = Dev::whole(real, Some(device), 2880 * 512, devnum, Bus::Virtual);
         self.add_disk(name, dev);
         self
     }
@@ -498,9 +475,9 @@ impl FakeMachine {
         let m = self.scsi_disk_on(name, 700 * MIB, "sata");
         let d = m.devs[name].clone();
         let device = d.device.clone().unwrap_or_default();
-        m.write(&format!("{device}/type"), "5\n");
-        m.write(&format!("{device}/model"), "QEMU DVD-ROM    \n");
-        m.write(&format!("{}/removable", d.real), "1\n");
+        m.attr(&device, "type", 5);
+        m.attr(&device, "model", "QEMU DVD-ROM    ");
+        m.attr(&d.real, "removable", 1);
         m
     }
 
@@ -533,20 +510,11 @@ impl FakeMachine {
         };
         let real = format!("{}/{part}", d.real);
         self.block_node(part, &real, size, devnum, "partition");
-        self.write(&format!("{real}/partition"), &format!("{num}\n"));
-        self.write(&format!("{real}/start"), &format!("{}\n", start / 512));
-        self.devs.insert(
-            part.to_string(),
-            Dev {
-                real,
-                device: None,
-                size,
-                devnum: format!("{}:{}", devnum.0, devnum.1),
-                bus: Bus::Part,
-                parent: Some(disk.to_string()),
-                scsi_index: 0,
-            },
-        );
+        self.attr(&real, "partition", num);
+        self.attr(&real, "start", start / 512);
+        let dev = Dev::whole(real, None, size, devnum, Bus::Part);
+        let parent = Some(disk.to_string());
+        self.devs.insert(part.to_string(), Dev { parent, ..dev });
         self.current = Current::Block(part.to_string());
         self
     }
@@ -585,28 +553,22 @@ impl FakeMachine {
             .parse()
             .unwrap_or_else(|_| self.next_minor.get(&9).copied().unwrap_or(0));
         let real = format!("/sys/devices/virtual/block/{name}");
-        let dev = Dev {
-            real: real.clone(),
-            device: None,
-            size,
-            devnum: format!("9:{minor}"),
-            bus: Bus::Md,
-            parent: None,
-            scsi_index: 0,
-        };
-        self.add_disk(name, dev);
-        self.write(&format!("{real}/queue/rotational"), "0\n");
-        self.write(&format!("{real}/md/level"), &format!("{level}\n"));
-        self.write(&format!("{real}/md/metadata_version"), "1.2\n");
-        self.write(&format!("{real}/md/array_state"), "clean\n");
-        self.write(&format!("{real}/md/raid_disks"), &format!("{n}\n"));
+        self.add_disk(
+            name,
+            Dev::whole(real.clone(), None, size, (9, minor), Bus::Md),
+        );
+        self.attr(&real, "queue/rotational", 0);
+        self.attr(&real, "md/level", &level);
+        self.attr(&real, "md/metadata_version", "1.2");
+        self.attr(&real, "md/array_state", "clean");
+        self.attr(&real, "md/raid_disks", n);
         for (i, m) in members.iter().enumerate() {
             let mreal = self.devs[*m].real.clone();
             self.link(&format!("{real}/slaves/{m}"), &mreal);
             self.link(&format!("{mreal}/holders/{name}"), &real);
             self.link(&format!("{real}/md/dev-{m}/block"), &mreal);
-            self.write(&format!("{real}/md/dev-{m}/slot"), &format!("{i}\n"));
-            self.write(&format!("{real}/md/dev-{m}/state"), "in_sync\n");
+            self.attr(&real, &format!("md/dev-{m}/slot"), i);
+            self.attr(&real, &format!("md/dev-{m}/state"), "in_sync");
         }
         self.md.push((
             name.to_string(),
@@ -651,10 +613,7 @@ impl FakeMachine {
     // ------------------------------------------------- modifiers of the current block dev
 
     fn cur(&self) -> Dev {
-        match &self.current {
-            Current::Block(n) => self.devs[n].clone(),
-            _ => panic!("fake machine: no block device to modify; add one first"),
-        }
+        self.devs[&self.cur_name()].clone()
     }
 
     fn cur_name(&self) -> String {
@@ -684,18 +643,12 @@ impl FakeMachine {
     }
 
     pub fn model(self, model: &str) -> Self {
-        self.write(
-            &format!("{}/model", self.cur_device_dir()),
-            &format!("{model}\n"),
-        );
+        self.attr(&self.cur_device_dir(), "model", model);
         self
     }
 
     pub fn vendor(self, vendor: &str) -> Self {
-        self.write(
-            &format!("{}/vendor", self.cur_device_dir()),
-            &format!("{vendor}\n"),
-        );
+        self.attr(&self.cur_device_dir(), "vendor", vendor);
         self
     }
 
@@ -705,19 +658,13 @@ impl FakeMachine {
         let d = self.cur();
         match d.bus {
             Bus::Virtio => self.write(&format!("{}/serial", d.real), serial),
-            Bus::Nvme => self.write(
-                &format!("{}/serial", self.cur_device_dir()),
-                &format!("{serial:<20}\n"),
-            ),
+            Bus::Nvme => self.attr(&self.cur_device_dir(), "serial", format!("{serial:<20}")),
             Bus::Scsi(_) => {
                 let mut page = vec![0u8, 0x80, 0, serial.len() as u8];
                 page.extend_from_slice(serial.as_bytes());
                 self.write_bytes(&format!("{}/vpd_pg80", self.cur_device_dir()), &page);
             }
-            _ => self.write(
-                &format!("{}/serial", self.cur_device_dir()),
-                &format!("{serial}\n"),
-            ),
+            _ => self.attr(&self.cur_device_dir(), "serial", serial),
         }
         self
     }
@@ -726,11 +673,11 @@ impl FakeMachine {
     /// `t10.ATA_...`, `eui....`): `device/wwid` for SCSI, `wwid` for NVMe.
     pub fn wwid(self, wwid: &str) -> Self {
         let d = self.cur();
-        let at = match d.bus {
-            Bus::Nvme => format!("{}/wwid", d.real),
-            _ => format!("{}/wwid", self.cur_device_dir()),
+        let dir = match d.bus {
+            Bus::Nvme => d.real,
+            _ => self.cur_device_dir(),
         };
-        self.write(&at, &format!("{wwid}\n"));
+        self.attr(&dir, "wwid", wwid);
         self
     }
 
@@ -741,41 +688,35 @@ impl FakeMachine {
     }
 
     pub fn rotational(self, rotational: bool) -> Self {
-        let real = self.cur_disk_real();
-        self.write(&format!("{real}/queue/rotational"), flag(rotational));
+        self.attr(
+            &self.cur_disk_real(),
+            "queue/rotational",
+            u8::from(rotational),
+        );
         self
     }
 
     /// Read-only (`ro` = 1), like QEMU's `readonly=on`.
     pub fn ro(self, ro: bool) -> Self {
-        let real = self.cur().real;
-        self.write(&format!("{real}/ro"), flag(ro));
+        self.attr(&self.cur().real, "ro", u8::from(ro));
         self
     }
 
     pub fn removable(self, removable: bool) -> Self {
-        let real = self.cur_disk_real();
-        self.write(&format!("{real}/removable"), flag(removable));
+        self.attr(&self.cur_disk_real(), "removable", u8::from(removable));
         self
     }
 
     pub fn hidden(self, hidden: bool) -> Self {
-        let real = self.cur().real;
-        self.write(&format!("{real}/hidden"), flag(hidden));
+        self.attr(&self.cur().real, "hidden", u8::from(hidden));
         self
     }
 
     /// Logical and physical block sizes in bytes.
     pub fn block_size(self, logical: u64, physical: u64) -> Self {
         let real = self.cur_disk_real();
-        self.write(
-            &format!("{real}/queue/logical_block_size"),
-            &format!("{logical}\n"),
-        );
-        self.write(
-            &format!("{real}/queue/physical_block_size"),
-            &format!("{physical}\n"),
-        );
+        self.attr(&real, "queue/logical_block_size", logical);
+        self.attr(&real, "queue/physical_block_size", physical);
         self
     }
 
@@ -821,7 +762,7 @@ impl FakeMachine {
         dm.device = Some(new_dev.clone());
         dm.bus = Bus::Scsi(tran.to_string());
         if tran != "sata" && tran != "ata" {
-            self.write(&format!("{new_dev}/vendor"), &format!("{:<8}\n", "QEMU"));
+            self.attr(&new_dev, "vendor", format!("{:<8}", "QEMU"));
         }
         self
     }
@@ -871,8 +812,8 @@ impl FakeMachine {
         let slot = self.next_pci_slot();
         let pci = format!("/sys/devices/pci0000:00/0000:00:{slot:02x}.0");
         let real = format!("{pci}/net/{name}");
-        self.write(&format!("{pci}/vendor"), "0x8086\n");
-        self.write(&format!("{pci}/device"), "0x100e\n");
+        self.attr(&pci, "vendor", "0x8086");
+        self.attr(&pci, "device", "0x100e");
         self.write_nic(name, mac, &real, &pci);
         self.current = Current::Nic(name.to_string());
         self.driver("e1000")
@@ -882,35 +823,33 @@ impl FakeMachine {
     /// the inventory leaves out like IPA.
     pub fn virtual_nic(mut self, name: &str, mac: &str) -> Self {
         let real = format!("/sys/devices/virtual/net/{name}");
-        self.write(&format!("{real}/address"), &format!("{mac}\n"));
-        self.write(&format!("{real}/operstate"), "up\n");
-        self.write(&format!("{real}/carrier"), "1\n");
-        self.write(&format!("{real}/type"), "1\n");
+        self.write_link_state(&real, mac);
         self.link(&format!("/sys/class/net/{name}"), &real);
         self.current = Current::Nic(name.to_string());
         self
     }
 
+    /// What every Ethernet interface shows: its address, up with a carrier.
+    fn write_link_state(&self, real: &str, mac: &str) {
+        self.attr(real, "address", mac);
+        self.attr(real, "operstate", "up");
+        self.attr(real, "carrier", 1);
+        self.attr(real, "type", 1);
+    }
+
     fn write_nic(&self, name: &str, mac: &str, real: &str, device: &str) {
-        self.write(&format!("{real}/address"), &format!("{mac}\n"));
-        self.write(&format!("{real}/operstate"), "up\n");
-        self.write(&format!("{real}/carrier"), "1\n");
-        self.write(&format!("{real}/speed"), "1000\n");
-        self.write(&format!("{real}/type"), "1\n");
-        self.write(&format!("{real}/mtu"), "1500\n");
+        self.write_link_state(real, mac);
+        self.attr(real, "speed", 1000);
+        self.attr(real, "mtu", 1500);
         self.link(&format!("{real}/device"), device);
         self.link(&format!("/sys/class/net/{name}"), real);
     }
 
-    fn cur_nic(&self) -> String {
-        match &self.current {
-            Current::Nic(n) => n.clone(),
-            _ => panic!("fake machine: no NIC to modify; add one first"),
-        }
-    }
-
+    /// The real directory of the NIC added last.
     fn nic_real(&self) -> String {
-        let name = self.cur_nic();
+        let Current::Nic(name) = &self.current else {
+            panic!("fake machine: no NIC to modify; add one first");
+        };
         let path = self.p(&format!("/sys/class/net/{name}"));
         let t = std::fs::read_link(&path).unwrap();
         // "../../devices/..." relative to /sys/class/net
@@ -921,17 +860,13 @@ impl FakeMachine {
     /// Link state: carrier 1 / operstate up, or carrier 0 / operstate down.
     pub fn carrier(self, up: bool) -> Self {
         let real = self.nic_real();
-        self.write(&format!("{real}/carrier"), flag(up));
-        self.write(
-            &format!("{real}/operstate"),
-            if up { "up\n" } else { "down\n" },
-        );
+        self.attr(&real, "carrier", u8::from(up));
+        self.attr(&real, "operstate", if up { "up" } else { "down" });
         self
     }
 
     pub fn speed(self, mbps: i64) -> Self {
-        let real = self.nic_real();
-        self.write(&format!("{real}/speed"), &format!("{mbps}\n"));
+        self.attr(&self.nic_real(), "speed", mbps);
         self
     }
 
@@ -946,9 +881,9 @@ impl FakeMachine {
 
     /// The NIC's PCI vendor and device ids (`0x1af4`, `0x1000`).
     pub fn pci_ids(self, vendor: &str, device: &str) -> Self {
-        let real = self.nic_real();
-        self.write(&format!("{real}/device/vendor"), &format!("{vendor}\n"));
-        self.write(&format!("{real}/device/device"), &format!("{device}\n"));
+        let dev = format!("{}/device", self.nic_real());
+        self.attr(&dev, "vendor", vendor);
+        self.attr(&dev, "device", device);
         self
     }
 
@@ -974,10 +909,10 @@ impl FakeMachine {
         );
         let mem = "/sys/devices/system/memory";
         let _ = std::fs::remove_dir_all(self.p(mem));
-        self.write(&format!("{mem}/block_size_bytes"), "8000000\n");
+        self.attr(mem, "block_size_bytes", "8000000");
         for i in 0..total.div_ceil(128 * MIB) {
-            self.write(&format!("{mem}/memory{i}/online"), "1\n");
-            self.write(&format!("{mem}/memory{i}/state"), "online\n");
+            self.attr(mem, &format!("memory{i}/online"), 1);
+            self.attr(mem, &format!("memory{i}/state"), "online");
         }
         self
     }
@@ -998,20 +933,28 @@ impl FakeMachine {
 
     /// DMI system fields (`/sys/class/dmi/id/{sys_vendor,product_name,product_serial}`).
     pub fn dmi(self, vendor: &str, product: &str, serial: &str) -> Self {
-        let id = "/sys/devices/virtual/dmi/id";
-        self.write(&format!("{id}/sys_vendor"), &format!("{vendor}\n"));
-        self.write(&format!("{id}/product_name"), &format!("{product}\n"));
-        self.write(&format!("{id}/product_serial"), &format!("{serial}\n"));
-        self.link("/sys/class/dmi/id", id);
-        self
+        self.dmi_fields(&[
+            ("sys_vendor", vendor),
+            ("product_name", product),
+            ("product_serial", serial),
+        ])
     }
 
     /// DMI firmware fields (`bios_vendor`, `bios_version`, `bios_date`).
     pub fn bios(self, vendor: &str, version: &str, date: &str) -> Self {
+        self.dmi_fields(&[
+            ("bios_vendor", vendor),
+            ("bios_version", version),
+            ("bios_date", date),
+        ])
+    }
+
+    /// `/sys/class/dmi/id/<field>` for each field.
+    fn dmi_fields(self, fields: &[(&str, &str)]) -> Self {
         let id = "/sys/devices/virtual/dmi/id";
-        self.write(&format!("{id}/bios_vendor"), &format!("{vendor}\n"));
-        self.write(&format!("{id}/bios_version"), &format!("{version}\n"));
-        self.write(&format!("{id}/bios_date"), &format!("{date}\n"));
+        for (field, value) in fields {
+            self.attr(id, field, value);
+        }
         self.link("/sys/class/dmi/id", id);
         self
     }
@@ -1026,14 +969,6 @@ impl FakeMachine {
     pub fn hostname(self, name: &str) -> Self {
         self.write("/proc/sys/kernel/hostname", &format!("{name}\n"));
         self
-    }
-}
-
-fn flag(b: bool) -> &'static str {
-    if b {
-        "1\n"
-    } else {
-        "0\n"
     }
 }
 
