@@ -95,13 +95,11 @@ fn apply_deletes_then_creates() {
         NO_ARRAYS,
         "p822_slot2_raid5_100gb_4_unassigned.txt",
     ]);
-    let call = deploy_call(
+    let out = apply(
+        &r,
         json!({"raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}),
-    );
-    let out = manager(&r)
-        .execute("apply_configuration", &call)
-        .unwrap()
-        .unwrap();
+    )
+    .unwrap();
     assert_eq!(
         actions(&r),
         [
@@ -127,12 +125,12 @@ fn apply_without_delete_only_creates() {
         json!("off"),
     ] {
         let r = runner_with(&[NO_ARRAYS, "p822_slot2_raid5_100gb_4_unassigned.txt"]);
-        let call = deploy_call(json!({"delete_existing": no,
-            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
-        manager(&r)
-            .execute("apply_configuration", &call)
-            .unwrap()
-            .unwrap();
+        apply(
+            &r,
+            json!({"delete_existing": no,
+            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}),
+        )
+        .unwrap();
         assert_eq!(actions(&r).len(), 1, "{no}: {:?}", actions(&r));
     }
 }
@@ -141,14 +139,14 @@ fn apply_without_delete_only_creates() {
 fn apply_refuses_a_delete_existing_that_is_not_a_boolean() {
     for bad in [json!("maybe"), json!(2), json!([]), json!({})] {
         let r = runner_with(&[RAID1_558]);
-        let call = deploy_call(json!({"delete_existing": bad,
-            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}));
-        let e = manager(&r)
-            .execute("apply_configuration", &call)
-            .unwrap()
-            .unwrap_err();
+        let e = apply(
+            &r,
+            json!({"delete_existing": bad,
+            "raid_config": {"logical_disks": [{"size_gb": 100, "raid_level": "5"}]}}),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, hwmgr::ErrorKind::InvalidCommandParamsError, "{bad}");
-        assert!(e.details.contains("delete_existing"), "{}", e.details);
+        assert_contains(&e.details, &["delete_existing"]);
         assert!(r.lines().is_empty(), "nothing ran for {bad}");
     }
 }
@@ -160,22 +158,13 @@ fn apply_rejects_before_deleting() {
         json!({"logical_disks": [{"size_gb": 5000, "raid_level": "1"}]}),
     ] {
         let r = runner_with(&[RAID1_558]);
-        let e = manager(&r)
-            .execute(
-                "apply_configuration",
-                &deploy_call(json!({"raid_config": cfg})),
-            )
-            .unwrap()
-            .unwrap_err();
+        let e = apply(&r, json!({"raid_config": cfg})).unwrap_err();
         assert_eq!(e.kind, hwmgr::ErrorKind::DeploymentError);
-        assert!(e.details.contains("Nothing was deleted"), "{}", e.details);
+        assert_contains(&e.details, &["Nothing was deleted"]);
         assert_eq!(r.lines(), [C1_LINE]);
     }
     let r = RecordingRunner::new();
-    let e = manager(&r)
-        .execute("apply_configuration", &deploy_call(json!({})))
-        .unwrap()
-        .unwrap_err();
+    let e = apply(&r, json!({})).unwrap_err();
     assert_eq!(e.kind, hwmgr::ErrorKind::InvalidCommandParamsError);
     assert!(r.lines().is_empty());
 }
@@ -185,10 +174,7 @@ fn apply_plans_against_the_drives_freed_by_delete() {
     // Array A's two drives count as free once deleted: 7 drives for a 7-disk RAID 5.
     let r = runner_with(&[RAID1_558, NO_ARRAYS, NO_ARRAYS]);
     let cfg = json!({"logical_disks": [{"size_gb": 100, "raid_level": "5", "number_of_physical_disks": 7}]});
-    let _ = manager(&r).execute(
-        "apply_configuration",
-        &deploy_call(json!({"raid_config": cfg})),
-    );
+    let _ = apply(&r, json!({"raid_config": cfg}));
     assert_eq!(
         actions(&r)[0],
         "ssacli controller slot=2 logicaldrive all delete forced"
@@ -205,40 +191,21 @@ fn explicit_drives_must_be_free() {
     let r = runner_with(&[RAID1_558]);
     let cfg = json!({"logical_disks": [{"size_gb": 10, "raid_level": "1",
         "physical_disks": ["5I:1:1", "5I:1:3"]}]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        e.details.contains("'5I:1:1'") && e.details.contains("already belongs to array A"),
-        "{}",
-        e.details
-    );
+    let e = create(&r, cfg).unwrap_err();
+    assert_contains(&e.details, &["'5I:1:1'", "already belongs to array A"]);
     let r = runner_with(&[RAID1_558]);
     let cfg = json!({"logical_disks": [
         {"size_gb": 10, "raid_level": "1", "physical_disks": ["5I:1:3", "5I:1:4"]},
         {"size_gb": 10, "raid_level": "1", "physical_disks": ["5I:1:4", "6I:1:5"]}]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        e.details.contains("also requested by another"),
-        "{}",
-        e.details
-    );
+    let e = create(&r, cfg).unwrap_err();
+    assert_contains(&e.details, &["also requested by another"]);
     let r = runner_with(&[RAID1_558]);
     let cfg = json!({"logical_disks": [{"size_gb": 10, "raid_level": "1",
         "physical_disks": ["5I:1:3", "9I:9:9"]}]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        e.details
-            .contains("no RAID-capable controller has all of the physical disks"),
-        "{}",
-        e.details
+    let e = create(&r, cfg).unwrap_err();
+    assert_contains(
+        &e.details,
+        &["no RAID-capable controller has all of the physical disks"],
     );
     assert_eq!(r.lines(), [C1_LINE]);
 }
@@ -250,31 +217,22 @@ fn a_failed_create_names_the_command_and_what_was_created() {
         "p822_slot2_raid5_100gb_4_unassigned.txt",
     ]);
     r.fail(
-        &[
-            "ssacli",
-            "controller",
-            "slot=2",
-            "create",
-            "type=logicaldrive",
-            "drives=5I:1:1,5I:1:2",
-        ],
+        &argv("ssacli controller slot=2 create type=logicaldrive drives=5I:1:1,5I:1:2"),
         1,
         "Error: drive busy",
     );
     let cfg = json!({"logical_disks": [{"size_gb": 50, "raid_level": "1"}, {"size_gb": 100, "raid_level": "5"}]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
-    for want in [
-        "drives=5I:1:1,5I:1:2",
-        "exited with code 1",
-        "Error: drive busy",
-        "Created before the failure: logical disk #2 (100 GB, RAID 5)",
-        "raid.delete_configuration",
-    ] {
-        assert!(e.details.contains(want), "{want} not in {}", e.details);
-    }
+    let e = create(&r, cfg).unwrap_err();
+    assert_contains(
+        &e.details,
+        &[
+            "drives=5I:1:1,5I:1:2",
+            "exited with code 1",
+            "Error: drive busy",
+            "Created before the failure: logical disk #2 (100 GB, RAID 5)",
+            "raid.delete_configuration",
+        ],
+    );
 }
 
 #[test]
@@ -287,10 +245,7 @@ fn results_keep_input_keys_and_order() {
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1", "is_root_volume": true, "volume_name": "root"},
         {"size_gb": 100, "raid_level": "5"}]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     let root = &out["logical_disks"][0];
     assert_eq!(root["is_root_volume"], true);
     assert_eq!(

@@ -69,10 +69,7 @@ fn tv1_disks_given_explicitly() {
         {"size_gb": 100, "raid_level": "5", "controller": SLOT2,
          "physical_disks": ["5I:1:3", "5I:1:4", "6I:1:5"]},
     ]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     check_tv1_result(&r, &out);
     // create answers ssacli's confirmation prompt with "y" (no newline).
     let cmd = ssacli::create_on_drives("2", &["5I:1:1".into()], "1", Some(51200));
@@ -88,21 +85,14 @@ fn tv2_new_logical_disk_not_found() {
         {"size_gb": 100, "raid_level": "5", "controller": SLOT2,
          "physical_disks": ["5I:1:3", "5I:1:4", "6I:1:5"]},
     ]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
+    let e = create(&r, cfg).unwrap_err();
     assert_eq!(e.kind, ErrorKind::CleaningError);
-    assert!(
-        e.details
-            .contains("raid_level '1' and size 50 GB not found"),
-        "{}",
-        e.details
-    );
-    assert!(
-        e.details.contains("raid.delete_configuration"),
-        "{}",
-        e.details
+    assert_contains(
+        &e.details,
+        &[
+            "raid_level '1' and size 50 GB not found",
+            "raid.delete_configuration",
+        ],
     );
     assert_eq!(actions(&r), [CREATE_R5, CREATE_R1]);
 }
@@ -113,10 +103,7 @@ fn tv3_automatic_disk_selection() {
     let r = runner_with(&TV1_DUMPS);
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1"}, {"size_gb": 100, "raid_level": "5"}]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     check_tv1_result(&r, &out);
 }
 
@@ -128,17 +115,13 @@ fn tv4_disk_type_mismatch_creates_nothing() {
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1", "disk_type": "ssd"},
         {"size_gb": 100, "raid_level": "5", "disk_type": "hdd"}]});
-    let e = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        e.details.contains("of size 50 GB and raid level 1"),
-        "{}",
-        e.details
-    );
-    assert!(e.details.contains("disk_type ssd"), "{}", e.details);
-    assert!(e.details.contains("Nothing was created"), "{}", e.details);
+    let e = create(&r, cfg).unwrap_err();
+    let want = [
+        "of size 50 GB and raid level 1",
+        "disk_type ssd",
+        "Nothing was created",
+    ];
+    assert_contains(&e.details, &want);
     // Deliberate difference from proliantutils: the plan is checked before any create.
     assert_eq!(r.lines(), [C1_LINE]);
 }
@@ -156,16 +139,14 @@ fn tv5_invalid_input() {
         ),
     ] {
         let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"]);
-        let e = manager(&r).execute("create_configuration", &clean_call(cfg)).unwrap().unwrap_err();
-        assert!(e.details.contains(want), "{want} not in {}", e.details);
+        let e = create(&r, cfg).unwrap_err();
+        assert_contains(&e.details, &[want]);
         assert_eq!(r.lines(), [C1_LINE]);
     }
     // `{}` as the node's target config means "nothing to do" (IPA), without running ssacli,
     // but an explicit empty config is invalid.
     let r = RecordingRunner::new();
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(json!({})))
-        .unwrap();
+    let out = create(&r, json!({}));
     assert_eq!(out.unwrap(), json!({}));
     assert!(r.lines().is_empty());
     let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"]);
@@ -180,17 +161,11 @@ fn tv6_hba_mode() {
     let want = "None of the available SSA controllers Smart Array P822 in Slot 3 have RAID enabled";
     let r = runner_with(&["p822_slot3_hba_mode_1_drive.txt"]);
     let call = clean_call(json!({"logical_disks": "foo"}));
-    let e = manager(&r)
-        .execute("create_configuration", &call)
-        .unwrap()
-        .unwrap_err();
-    assert!(e.details.contains(want), "{}", e.details);
+    let e = run_step(&r, "create_configuration", &call).unwrap_err();
+    assert_contains(&e.details, &[want]);
     let r = runner_with(&["p822_slot3_hba_mode_1_drive.txt"]);
-    let e = manager(&r)
-        .execute("delete_configuration", &call)
-        .unwrap()
-        .unwrap_err();
-    assert!(e.details.contains(want), "{}", e.details);
+    let e = run_step(&r, "delete_configuration", &call).unwrap_err();
+    assert_contains(&e.details, &[want]);
     assert_eq!(r.lines(), [C1_LINE]);
 }
 
@@ -203,17 +178,7 @@ const SHARE_DUMPS: [&str; 3] = [
 fn share_runner() -> RecordingRunner {
     let r = runner_with(&SHARE_DUMPS);
     r.on(
-        &[
-            "ssacli",
-            "controller",
-            "slot=2",
-            "array",
-            "A",
-            "create",
-            "type=logicaldrive",
-            "raid=0",
-            "size=?",
-        ],
+        &argv("ssacli controller slot=2 array A create type=logicaldrive raid=0 size=?"),
         &fixture("array_size_query_max_521094mb.txt"),
     );
     r
@@ -227,10 +192,7 @@ fn tv7_both_logical_disks_shared() {
         {"size_gb": 50, "share_physical_disks": true, "number_of_physical_disks": 2,
          "raid_level": "0", "disk_type": "hdd"},
         {"size_gb": 50, "share_physical_disks": true, "raid_level": "1", "disk_type": "hdd"}]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     assert_eq!(
         r.lines(),
         [
@@ -265,10 +227,7 @@ fn tv8_shared_and_non_shared() {
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1", "disk_type": "hdd"},
         {"size_gb": 50, "share_physical_disks": true, "raid_level": "0", "disk_type": "hdd"}]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     assert_eq!(
         actions(&r),
         [
@@ -293,10 +252,7 @@ fn tv9_max_size() {
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1", "disk_type": "hdd"},
         {"size_gb": "MAX", "raid_level": "5", "disk_type": "hdd"}]});
-    let out = manager(&r)
-        .execute("create_configuration", &clean_call(cfg))
-        .unwrap()
-        .unwrap();
+    let out = create(&r, cfg).unwrap();
     assert_eq!(
         actions(&r),
         [
@@ -332,10 +288,7 @@ fn tv10_sanitize_erase() {
         "p440_slot2_erase_complete.txt",
         "p440_slot2_erase_complete.txt",
     ]);
-    let out = manager(&r)
-        .execute("erase_devices", &clean_call(json!({})))
-        .unwrap()
-        .unwrap();
+    let out = run_step(&r, "erase_devices", &clean_call(json!({}))).unwrap();
     assert_eq!(r.lines(), [C1_LINE, ERASE_HDD, ERASE_SSD, C1_LINE, C1_LINE]);
     // `pd <id>` is one argv element.
     assert_eq!(r.calls()[1][3], "pd 1I:2:1");
@@ -356,10 +309,7 @@ fn tv11_erase_in_progress_is_polled() {
         "p440_slot2_erase_complete.txt",
         "p440_slot2_erase_complete.txt",
     ]);
-    let out = manager(&r)
-        .execute("erase_devices", &clean_call(json!({})))
-        .unwrap()
-        .unwrap();
+    let out = run_step(&r, "erase_devices", &clean_call(json!({}))).unwrap();
     assert_eq!(
         r.lines(),
         [C1_LINE, ERASE_HDD, ERASE_SSD, C1_LINE, C1_LINE, C1_LINE]
@@ -381,11 +331,7 @@ fn tv11_erase_times_out() {
         .unwrap()
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::BlockDeviceEraseError);
-    assert!(
-        e.details.contains("still erasing") && e.details.contains("1I:2:1"),
-        "{}",
-        e.details
-    );
+    assert_contains(&e.details, &["still erasing", "1I:2:1"]);
 }
 
 /// TV-12: `test_manager.py: test_erase_devices_not_supported`.
@@ -401,10 +347,7 @@ fn tv12_sanitize_not_supported_falls_back_to_zeros() {
         &["ssacli", "controller", "slot=2"],
         "Drive 1I:2:1: This operation is not supported in this physical drive",
     );
-    let out = manager(&r)
-        .execute("erase_devices", &clean_call(json!({})))
-        .unwrap()
-        .unwrap();
+    let out = run_step(&r, "erase_devices", &clean_call(json!({}))).unwrap();
     assert_eq!(
         actions(&r),
         [
@@ -429,10 +372,7 @@ fn tv13_delete() {
         "p822_slot2_raid1_558gb_5_unassigned.txt",
         "p822_slot2_no_arrays_7_unassigned.txt",
     ]);
-    let out = manager(&r)
-        .execute("delete_configuration", &clean_call(json!({})))
-        .unwrap()
-        .unwrap();
+    let out = run_step(&r, "delete_configuration", &clean_call(json!({}))).unwrap();
     assert_eq!(
         r.lines(),
         [
@@ -445,10 +385,7 @@ fn tv13_delete() {
     assert_eq!(ids_with_status(&out, "ready").len(), 7);
 
     let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"; 2]);
-    manager(&r)
-        .execute("delete_configuration", &clean_call(json!({})))
-        .unwrap()
-        .unwrap();
+    run_step(&r, "delete_configuration", &clean_call(json!({}))).unwrap();
     assert!(
         actions(&r).is_empty(),
         "no controller command without arrays"
@@ -513,10 +450,7 @@ fn tv16_capacity_probe() {
     let r = RecordingRunner::new();
     r.fail(&prefix, 2, "boom");
     let e = probe_capacity(&r, "2", "A", "1").unwrap_err();
-    assert!(
-        e.contains("exited with code 2") && e.contains("boom"),
-        "{e}"
-    );
+    assert_contains(&e, &["exited with code 2", "boom"]);
 
     let r = RecordingRunner::new();
     assert_eq!(probe_capacity(&r, "2", "A", "50"), Ok(None), "empty output");
@@ -564,26 +498,16 @@ fn drive_counts_the_controller_refuses_change_nothing() {
     ] {
         let cfg = json!({"logical_disks": [{"size_gb": 100, "raid_level": "5"}, bad]});
         let r = runner_with(&["p822_slot2_no_arrays_7_unassigned.txt"]);
-        let e = manager(&r)
-            .execute("create_configuration", &clean_call(cfg.clone()))
-            .unwrap()
-            .unwrap_err();
+        let e = create(&r, cfg.clone()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::CleaningError, "{}", e.details);
-        assert!(e.details.contains("logical disk #2: "), "{}", e.details);
-        assert!(e.details.contains(want), "{want} not in {}", e.details);
+        assert_contains(&e.details, &["logical disk #2: ", want]);
         assert!(e.details.ends_with("Nothing was created."), "{}", e.details);
         assert_eq!(r.lines(), [C1_LINE], "{bad}");
 
         let r = runner_with(&["p822_slot2_raid1_558gb_5_unassigned.txt"]);
-        let e = manager(&r)
-            .execute(
-                "apply_configuration",
-                &deploy_call(json!({"raid_config": cfg})),
-            )
-            .unwrap()
-            .unwrap_err();
+        let e = apply(&r, json!({"raid_config": cfg})).unwrap_err();
         assert_eq!(e.kind, ErrorKind::DeploymentError, "{}", e.details);
-        assert!(e.details.contains(want), "{want} not in {}", e.details);
+        assert_contains(&e.details, &[want]);
         assert!(
             e.details.ends_with("Nothing was deleted or created."),
             "{}",
@@ -600,7 +524,7 @@ fn raid1_on_four_drives_reaches_the_controller() {
     let cfg = json!({"logical_disks": [
         {"size_gb": 50, "raid_level": "1", "number_of_physical_disks": 4}]});
     // The scripted controller never shows a new logical drive, so the step fails after it.
-    let _ = manager(&r).execute("create_configuration", &clean_call(cfg));
+    let _ = create(&r, cfg);
     let created = actions(&r);
     assert_eq!(created.len(), 1, "{created:?}");
     let drives = created[0]

@@ -13,6 +13,11 @@ use testkit::RecordingRunner;
 pub const C1: [&str; 6] = ["ssacli", "controller", "all", "show", "config", "detail"];
 pub const C1_LINE: &str = "ssacli controller all show config detail";
 
+/// The argv of a command line whose arguments hold no spaces, for scripting a runner.
+pub fn argv(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 pub fn fixture(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/ssacli")
@@ -104,6 +109,30 @@ pub fn clean_call(target_raid_config: Value) -> StepCall {
 pub fn deploy_call(args: Value) -> StepCall {
     let args = args.as_object().cloned().unwrap_or_default();
     StepCall::new(StepKind::Deploy, json!({"uuid": "n1"}), json!([]), args)
+}
+
+/// Runs the manager's step `step` (which it must know) with `call`, over the scripted `r`.
+pub fn run_step(r: &RecordingRunner, step: &str, call: &StepCall) -> Result<Value, AgentError> {
+    manager(r)
+        .execute(step, call)
+        .unwrap_or_else(|| panic!("the manager does not run {step}"))
+}
+
+/// `raid.create_configuration` of the node's `target_raid_config`, as a clean step.
+pub fn create(r: &RecordingRunner, target_raid_config: Value) -> Result<Value, AgentError> {
+    run_step(r, "create_configuration", &clean_call(target_raid_config))
+}
+
+/// `raid.apply_configuration` with these step arguments, as a deploy step.
+pub fn apply(r: &RecordingRunner, args: Value) -> Result<Value, AgentError> {
+    run_step(r, "apply_configuration", &deploy_call(args))
+}
+
+/// Fails naming the first of `needles` that `text` does not contain.
+pub fn assert_contains(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
 }
 
 /// Every command except the `show config detail` reads.
