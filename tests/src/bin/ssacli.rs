@@ -97,13 +97,18 @@ fn used_mb(array: &Value) -> u64 {
     })
 }
 
-fn array_free_mb(c: &Value, array: &Value) -> u64 {
-    let drives: Vec<String> = array["drives"]
+/// The ids of an array's drives.
+fn array_drives(array: &Value) -> Vec<String> {
+    array["drives"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|d| d.as_str().map(String::from))
-        .collect();
+        .collect()
+}
+
+fn array_free_mb(c: &Value, array: &Value) -> u64 {
+    let drives = array_drives(array);
     let raid = array["lds"][0]["raid"].as_str().unwrap_or("0");
     capacity_mb(c, &drives, raid)
         .unwrap_or(0)
@@ -115,8 +120,7 @@ fn assigned(c: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|a| a["drives"].as_array().cloned().unwrap_or_default())
-        .filter_map(|d| d.as_str().map(String::from))
+        .flat_map(array_drives)
         .collect()
 }
 
@@ -156,124 +160,151 @@ fn write_drive(out: &mut String, d: &Value, indent: usize, drive_type: &str) {
 fn show_config_detail(state: &mut Value) -> String {
     let mut out = String::from("\n");
     for c in state["controllers"].as_array_mut().into_iter().flatten() {
-        // An erase finishes after a number of polls.
-        for d in c["drives"].as_array_mut().into_iter().flatten() {
-            if d["status"] == "Erase In Progress" {
-                let left = d["erase_polls"].as_u64().unwrap_or(0);
-                if left == 0 {
-                    d["status"] = json!("Erase Complete. Reenable Before Using.");
-                } else {
-                    d["erase_polls"] = json!(left - 1);
-                }
-            }
-        }
-        let slot = &c["slot"];
-        let hba = c["hba_mode"].as_bool().unwrap_or(false);
-        let mode = if hba { " (HBA Mode)" } else { "" };
-        let _ = writeln!(
-            out,
-            "{} in Slot {slot}{mode}",
-            c["model"].as_str().unwrap_or("Smart Array")
-        );
-        let _ = writeln!(
-            out,
-            "   Bus Interface: PCI\n   Slot: {slot}\n   Serial Number: {}",
-            c["serial"].as_str().unwrap_or("")
-        );
-        let _ = writeln!(out, "   Controller Status: OK\n   Firmware Version: 8.00");
-        if hba {
-            let _ = writeln!(out, "   HBA Mode Enabled: True");
-        }
-        let sanitize = if c["sanitize_supported"].as_bool().unwrap_or(false) {
-            "True"
-        } else {
-            "False"
-        };
-        let _ = writeln!(
-            out,
-            "   Sanitize Erase Supported: {sanitize}\n   Driver Name: hpsa\n"
-        );
-        let snapshot = c.clone();
+        advance_erases(c);
+        let c = &*c;
+        write_controller(&mut out, c);
         for a in c["arrays"].as_array().into_iter().flatten() {
-            let name = a["name"].as_str().unwrap_or("?");
-            let _ = writeln!(out, "   Array: {name}\n      Interface Type: SAS");
-            let _ = writeln!(
-                out,
-                "      Unused Space: {}  MB\n      Status: OK\n      Array Type: Data\n\n",
-                array_free_mb(&snapshot, a)
-            );
-            for ld in a["lds"].as_array().into_iter().flatten() {
-                let mb = ld["size_mb"].as_u64().unwrap_or(0);
-                let raid = ld["raid"].as_str().unwrap_or("0");
-                let ft = match raid {
-                    "1" | "10" | "1+0" => "1+0".to_string(),
-                    r => r.to_string(),
-                };
-                let ft = if raid == "1" && a["drives"].as_array().is_some_and(|d| d.len() == 2) {
-                    "1".into()
-                } else {
-                    ft
-                };
-                let _ = writeln!(out, "      Logical Drive: {}", ld["num"]);
-                let _ = writeln!(
-                    out,
-                    "         Size: {:.1} GB\n         Fault Tolerance: {ft}",
-                    mb as f64 / 1024.0
-                );
-                let _ = writeln!(
-                    out,
-                    "         Strip Size: 256 KB\n         Status: OK\n         Caching:  Enabled"
-                );
-                let _ = writeln!(
-                    out,
-                    "         Unique Identifier: {}",
-                    ld["wwid"].as_str().unwrap_or("")
-                );
-                let _ = writeln!(
-                    out,
-                    "         Logical Drive Label: {}",
-                    ld["label"].as_str().unwrap_or("")
-                );
-                let _ = writeln!(out, "         Drive Type: Data\n");
-            }
-            for id in a["drives"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if let Some(d) = drive(&snapshot, id) {
-                    write_drive(&mut out, d, 6, "Data Drive");
-                    out.push('\n');
-                }
-            }
+            write_array(&mut out, c, a);
         }
-        let used = assigned(&snapshot);
-        let free: Vec<&Value> = snapshot["drives"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|d| !used.contains(&d["id"].as_str().unwrap_or("").to_string()))
-            .collect();
-        if !free.is_empty() {
-            let _ = writeln!(out, "   unassigned\n");
-            for d in free {
-                write_drive(
-                    &mut out,
-                    d,
-                    6,
-                    if hba {
-                        "HBA Mode Drive"
-                    } else {
-                        "Unassigned Drive"
-                    },
-                );
-                out.push('\n');
-            }
-        }
+        write_unassigned(&mut out, c);
         out.push('\n');
     }
     out
+}
+
+/// An erase finishes after a number of polls.
+fn advance_erases(c: &mut Value) {
+    for d in c["drives"].as_array_mut().into_iter().flatten() {
+        if d["status"] == "Erase In Progress" {
+            let left = d["erase_polls"].as_u64().unwrap_or(0);
+            if left == 0 {
+                d["status"] = json!("Erase Complete. Reenable Before Using.");
+            } else {
+                d["erase_polls"] = json!(left - 1);
+            }
+        }
+    }
+}
+
+fn is_hba(c: &Value) -> bool {
+    c["hba_mode"].as_bool().unwrap_or(false)
+}
+
+fn write_controller(out: &mut String, c: &Value) {
+    let hba = is_hba(c);
+    let sanitize = if c["sanitize_supported"].as_bool().unwrap_or(false) {
+        "True"
+    } else {
+        "False"
+    };
+    let _ = write!(
+        out,
+        concat!(
+            "{model} in Slot {slot}{mode}\n",
+            "   Bus Interface: PCI\n",
+            "   Slot: {slot}\n",
+            "   Serial Number: {serial}\n",
+            "   Controller Status: OK\n",
+            "   Firmware Version: 8.00\n",
+            "{hba_line}",
+            "   Sanitize Erase Supported: {sanitize}\n",
+            "   Driver Name: hpsa\n\n",
+        ),
+        model = c["model"].as_str().unwrap_or("Smart Array"),
+        slot = c["slot"],
+        mode = if hba { " (HBA Mode)" } else { "" },
+        serial = c["serial"].as_str().unwrap_or(""),
+        hba_line = if hba {
+            "   HBA Mode Enabled: True\n"
+        } else {
+            ""
+        },
+        sanitize = sanitize,
+    );
+}
+
+/// An array, its logical drives and its data drives.
+fn write_array(out: &mut String, c: &Value, a: &Value) {
+    let _ = write!(
+        out,
+        concat!(
+            "   Array: {name}\n",
+            "      Interface Type: SAS\n",
+            "      Unused Space: {free}  MB\n",
+            "      Status: OK\n",
+            "      Array Type: Data\n\n\n",
+        ),
+        name = a["name"].as_str().unwrap_or("?"),
+        free = array_free_mb(c, a),
+    );
+    let two_drives = a["drives"].as_array().is_some_and(|d| d.len() == 2);
+    for ld in a["lds"].as_array().into_iter().flatten() {
+        write_logical_drive(out, ld, two_drives);
+    }
+    for id in a["drives"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Some(d) = drive(c, id) {
+            write_drive(out, d, 6, "Data Drive");
+            out.push('\n');
+        }
+    }
+}
+
+/// A logical drive; RAID 1 shows as `1+0` unless its array has exactly two drives.
+fn write_logical_drive(out: &mut String, ld: &Value, two_drives: bool) {
+    let mb = ld["size_mb"].as_u64().unwrap_or(0);
+    let ft = match ld["raid"].as_str().unwrap_or("0") {
+        "1" if two_drives => "1",
+        "1" | "10" | "1+0" => "1+0",
+        r => r,
+    };
+    let _ = write!(
+        out,
+        concat!(
+            "      Logical Drive: {num}\n",
+            "         Size: {size:.1} GB\n",
+            "         Fault Tolerance: {ft}\n",
+            "         Strip Size: 256 KB\n",
+            "         Status: OK\n",
+            "         Caching:  Enabled\n",
+            "         Unique Identifier: {wwid}\n",
+            "         Logical Drive Label: {label}\n",
+            "         Drive Type: Data\n\n",
+        ),
+        num = ld["num"],
+        size = mb as f64 / 1024.0,
+        ft = ft,
+        wwid = ld["wwid"].as_str().unwrap_or(""),
+        label = ld["label"].as_str().unwrap_or(""),
+    );
+}
+
+/// The drives in no array.
+fn write_unassigned(out: &mut String, c: &Value) {
+    let used = assigned(c);
+    let free: Vec<&Value> = c["drives"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| !used.contains(&d["id"].as_str().unwrap_or("").to_string()))
+        .collect();
+    if free.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "   unassigned\n");
+    let drive_type = if is_hba(c) {
+        "HBA Mode Drive"
+    } else {
+        "Unassigned Drive"
+    };
+    for d in free {
+        write_drive(out, d, 6, drive_type);
+        out.push('\n');
+    }
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -391,12 +422,7 @@ fn run(state: &mut Value, words: &[&str]) -> Result<String, (u8, String)> {
                 .find(|x| x["name"] == *a)
                 .cloned()
                 .ok_or_else(|| (1, format!("Array \"{a}\" was not found")))?;
-            let drives: Vec<String> = array["drives"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|d| d.as_str().map(String::from))
-                .collect();
+            let drives = array_drives(&array);
             let Some(cap) = capacity_mb(&snapshot, &drives, &raid) else {
                 return Err((1, format!("\"raid={raid}\" is not a valid option for array {a}\nAvailable options are:\n   0\n   1\n   5 (default value)")));
             };
@@ -489,20 +515,25 @@ fn new_ld(c: &mut Value, raid: &str, size_mb: u64) -> Value {
 mod tests {
     use super::*;
 
+    /// Runs a command line as the manager sends it: split at spaces, except that
+    /// `pd <id>` is one argument.
+    fn run_line(state: &mut Value, line: &str) -> Result<String, (u8, String)> {
+        let mut words: Vec<String> = vec![];
+        for w in line.split(' ') {
+            match words.last_mut() {
+                Some(last) if last == "pd" => *last = format!("pd {w}"),
+                _ => words.push(w.to_string()),
+            }
+        }
+        run(state, &words.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     #[test]
     fn create_show_delete() {
         let mut s = default_state();
-        run(
+        run_line(
             &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "create",
-                "type=logicaldrive",
-                "drives=1I:1:1,1I:1:2",
-                "raid=1",
-                "size=51200",
-            ],
+            "controller slot=2 create type=logicaldrive drives=1I:1:1,1I:1:2 raid=1 size=51200",
         )
         .unwrap();
         let text = show_config_detail(&mut s);
@@ -510,48 +541,21 @@ mod tests {
         assert!(text.contains("Size: 50.0 GB"), "{text}");
         assert!(text.contains("Unique Identifier: 600508B1001C"), "{text}");
         assert!(text.contains("      physicaldrive 1I:1:3"), "{text}");
-        let probe = run(
+        let probe = run_line(
             &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "array",
-                "A",
-                "create",
-                "type=logicaldrive",
-                "raid=1",
-                "size=?",
-            ],
+            "controller slot=2 array A create type=logicaldrive raid=1 size=?",
         )
         .unwrap();
         assert!(
             probe.contains(&format!("Max: {} (Units in MB)", 600 * 1024 - 51200)),
             "{probe}"
         );
-        assert!(run(
+        assert!(run_line(
             &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "create",
-                "type=logicaldrive",
-                "drives=1I:1:1,1I:1:3",
-                "raid=1"
-            ]
+            "controller slot=2 create type=logicaldrive drives=1I:1:1,1I:1:3 raid=1"
         )
         .is_err());
-        run(
-            &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "logicaldrive",
-                "all",
-                "delete",
-                "forced",
-            ],
-        )
-        .unwrap();
+        run_line(&mut s, "controller slot=2 logicaldrive all delete forced").unwrap();
         assert!(!show_config_detail(&mut s).contains("Array: A"));
     }
 
@@ -559,18 +563,9 @@ mod tests {
     fn erase_progresses_and_completes() {
         std::env::set_var("SSACLI_SIM_ERASE_POLLS", "1");
         let mut s = default_state();
-        run(
+        run_line(
             &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "pd 1I:1:5",
-                "modify",
-                "erase",
-                "erasepattern=block",
-                "unrestricted=off",
-                "forced",
-            ],
+            "controller slot=2 pd 1I:1:5 modify erase erasepattern=block unrestricted=off forced",
         )
         .unwrap();
         assert!(show_config_detail(&mut s).contains("Status: Erase In Progress"));
@@ -578,18 +573,9 @@ mod tests {
             show_config_detail(&mut s).contains("Status: Erase Complete. Reenable Before Using.")
         );
         s["controllers"][0]["sanitize_supported"] = json!(false);
-        let out = run(
+        let out = run_line(
             &mut s,
-            &[
-                "controller",
-                "slot=2",
-                "pd 1I:1:1",
-                "modify",
-                "erase",
-                "erasepattern=overwrite",
-                "unrestricted=off",
-                "forced",
-            ],
+            "controller slot=2 pd 1I:1:1 modify erase erasepattern=overwrite unrestricted=off forced",
         )
         .unwrap();
         assert!(out.contains("not supported"));
