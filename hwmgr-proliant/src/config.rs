@@ -242,8 +242,44 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
     }
     // Messages without the "logical disk #n: " prefix, in the order they are found.
     let mut errs: Vec<String> = Vec::new();
+    let raid_level = raid_level_of(&f.raid_level, &mut errs);
+    let size = size_of(&f.size_gb, &mut errs);
+    let share = flag_of("share_physical_disks", &f.share_physical_disks, &mut errs);
+    let _ = flag_of("is_root_volume", &f.is_root_volume, &mut errs);
+    let disk_type = disk_type_of(&f.disk_type, &mut errs);
+    let interface_type = interface_of(&f.interface_type, &mut errs);
+    let number_of_physical_disks = drive_count_of(&f.number_of_physical_disks, &mut errs);
+    let controller = controller_of(&f.controller, &mut errs);
+    let physical_disks = physical_disks_of(&f.physical_disks, &mut errs);
+    let volume_name = volume_name_of(&f.volume_name, &mut errs);
+    check_drive_counts(
+        &raid_level,
+        number_of_physical_disks,
+        physical_disks.as_deref(),
+        &mut errs,
+    );
+    if !errs.is_empty() {
+        return Err(errs
+            .into_iter()
+            .map(|m| format!("logical disk #{n}: {m}"))
+            .collect());
+    }
+    Ok(LdRequest {
+        index: i,
+        raid_level,
+        size,
+        share,
+        disk_type,
+        interface_type,
+        number_of_physical_disks,
+        controller,
+        physical_disks,
+        volume_name,
+    })
+}
 
-    let raid_level = match &f.raid_level {
+fn raid_level_of(field: &Field<hwmgr::raid_config::RaidLevel>, errs: &mut Vec<String>) -> String {
+    match field {
         Field::Absent => {
             errs.push("'raid_level' is a required property".into());
             String::new()
@@ -269,11 +305,14 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             ));
             String::new()
         }
-    };
+    }
+}
+
+fn size_of(field: &Field<SizeGb>, errs: &mut Vec<String>) -> Size {
     let size_problem = |shown: String| {
         format!("size_gb {shown} must be a positive whole number of GiB or \"MAX\"")
     };
-    let size = match &f.size_gb {
+    match field {
         Field::Absent => {
             errs.push("'size_gb' is a required property".into());
             Size::Max
@@ -288,19 +327,25 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             errs.push(size_problem(short(value)));
             Size::Max
         }
-    };
-    let mut flag = |key: &str, field: &Field<bool>| match field {
+    }
+}
+
+fn flag_of(key: &str, field: &Field<bool>, errs: &mut Vec<String>) -> bool {
+    match field {
         Field::Absent => false,
         Field::Valid(b) => *b,
         Field::Invalid { value, .. } => {
             errs.push(format!("{key} must be true or false, got {}", short(value)));
             false
         }
-    };
-    let share = flag("share_physical_disks", &f.share_physical_disks);
-    let _ = flag("is_root_volume", &f.is_root_volume);
+    }
+}
 
-    let disk_type = match &f.disk_type {
+fn disk_type_of(
+    field: &Field<hwmgr::raid_config::DiskType>,
+    errs: &mut Vec<String>,
+) -> Option<DiskType> {
+    match field {
         Field::Absent => None,
         Field::Valid(hwmgr::raid_config::DiskType::Hdd) => Some(DiskType::Hdd),
         Field::Valid(hwmgr::raid_config::DiskType::Ssd) => Some(DiskType::Ssd),
@@ -311,8 +356,11 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             ));
             None
         }
-    };
-    let interface_type = match &f.interface_type {
+    }
+}
+
+fn interface_of(field: &Field<InterfaceType>, errs: &mut Vec<String>) -> Option<Interface> {
+    match field {
         Field::Absent => None,
         Field::Valid(InterfaceType::Sas) => Some(Interface::Sas),
         Field::Valid(InterfaceType::Sata) => Some(Interface::Sata),
@@ -324,10 +372,13 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             ));
             None
         }
-    };
+    }
+}
+
+fn drive_count_of(field: &Field<u64>, errs: &mut Vec<String>) -> Option<usize> {
     let count_problem =
         |shown: String| format!("number_of_physical_disks {shown} must be a positive whole number");
-    let number_of_physical_disks = match &f.number_of_physical_disks {
+    match field {
         Field::Absent => None,
         Field::Valid(c) if *c <= MAX_DRIVES => usize::try_from(*c).ok(),
         Field::Valid(c) => {
@@ -338,8 +389,11 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             errs.push(count_problem(short(value)));
             None
         }
-    };
-    let controller = match &f.controller {
+    }
+}
+
+fn controller_of(field: &Field<String>, errs: &mut Vec<String>) -> Option<String> {
+    match field {
         Field::Absent => None,
         Field::Valid(s) if !s.is_empty() => Some(s.clone()),
         Field::Valid(s) => {
@@ -356,23 +410,25 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             ));
             None
         }
-    };
+    }
+}
+
+fn physical_disks_of(field: &Field<PhysicalDisks>, errs: &mut Vec<String>) -> Option<Vec<String>> {
     // Only drive ids: device hints (valid for software RAID) and mixed lists are judged
     // entry by entry, an empty list as a whole.
-    let physical_disks = match &f.physical_disks {
+    match field {
         Field::Absent => None,
-        Field::Valid(PhysicalDisks::Names(ids)) if !ids.is_empty() => Some(drive_ids(
-            ids.iter().map(|s| Value::from(s.as_str())),
-            &mut errs,
-        )),
+        Field::Valid(PhysicalDisks::Names(ids)) if !ids.is_empty() => {
+            Some(drive_ids(ids.iter().map(|s| Value::from(s.as_str())), errs))
+        }
         Field::Valid(PhysicalDisks::Hints(hints)) if !hints.is_empty() => Some(drive_ids(
             hints.iter().map(|h| Value::Object(h.clone())),
-            &mut errs,
+            errs,
         )),
         Field::Invalid {
             value: Value::Array(items),
             ..
-        } if !items.is_empty() => Some(drive_ids(items.iter().cloned(), &mut errs)),
+        } if !items.is_empty() => Some(drive_ids(items.iter().cloned(), errs)),
         Field::Valid(_) => {
             errs.push(list_problem(&Value::Array(Vec::new())));
             None
@@ -381,24 +437,35 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             errs.push(list_problem(value));
             None
         }
-    };
-    let volume_name = match &f.volume_name {
+    }
+}
+
+fn volume_name_of(field: &Field<String>, errs: &mut Vec<String>) -> Option<String> {
+    match field {
         Field::Absent => None,
         Field::Valid(s) => Some(s.clone()),
         Field::Invalid { value, .. } => {
             errs.push(format!("volume_name {} must be a string", short(value)));
             None
         }
-    };
+    }
+}
+
+fn check_drive_counts(
+    raid_level: &str,
+    number_of_physical_disks: Option<usize>,
+    physical_disks: Option<&[String]>,
+    errs: &mut Vec<String>,
+) {
     // Drive counts against the level's rules ([`drive_count_problem`]); an explicit list
     // must agree with an explicit count (proliantutils checks only the minimum count and
     // lets the controller fail).
-    if min_disks(&raid_level).is_some() {
-        let count = number_of_physical_disks.or(physical_disks.as_ref().map(Vec::len));
-        if let Some(problem) = count.and_then(|c| drive_count_problem(&raid_level, c)) {
+    if min_disks(raid_level).is_some() {
+        let count = number_of_physical_disks.or(physical_disks.map(<[String]>::len));
+        if let Some(problem) = count.and_then(|c| drive_count_problem(raid_level, c)) {
             errs.push(problem);
         }
-        if let (Some(c), Some(list)) = (number_of_physical_disks, &physical_disks) {
+        if let (Some(c), Some(list)) = (number_of_physical_disks, physical_disks) {
             if c != list.len() {
                 errs.push(format!(
                     "number_of_physical_disks is {c} but physical_disks lists {}",
@@ -407,24 +474,6 @@ fn validate_ld(i: usize, ld: &Value) -> Result<LdRequest, Vec<String>> {
             }
         }
     }
-    if !errs.is_empty() {
-        return Err(errs
-            .into_iter()
-            .map(|m| format!("logical disk #{n}: {m}"))
-            .collect());
-    }
-    Ok(LdRequest {
-        index: i,
-        raid_level,
-        size,
-        share,
-        disk_type,
-        interface_type,
-        number_of_physical_disks,
-        controller,
-        physical_disks,
-        volume_name,
-    })
 }
 
 fn list_problem(v: &Value) -> String {
