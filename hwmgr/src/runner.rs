@@ -238,6 +238,55 @@ impl SystemRunner {
     }
 }
 
+/// The most of a tool's stdout kept in memory: far above any answer a parser reads (a
+/// machine's `lsblk --json`, `ssacli ... show config detail`), small enough that a runaway
+/// tool cannot exhaust a ramdisk's RAM. The rest is read and dropped, so the tool never blocks.
+pub const MAX_STDOUT: usize = 16 << 20;
+/// The most of a tool's stderr kept: its last bytes, where a tool says why it failed.
+pub const MAX_STDERR: usize = 64 << 10;
+
+/// Which part of an overlong output to keep.
+#[derive(Clone, Copy, Debug)]
+enum Keep {
+    Head(usize),
+    Tail(usize),
+}
+
+/// Reads `pipe` to its end, keeping at most the limit of `keep`; says how much was cut.
+fn capture(mut pipe: impl Read, keep: Keep) -> String {
+    let limit = match keep {
+        Keep::Head(n) | Keep::Tail(n) => n,
+    };
+    let mut kept: Vec<u8> = Vec::new();
+    let mut cut: u64 = 0;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        kept.extend_from_slice(&chunk[..n]);
+        if kept.len() > limit {
+            let over = kept.len() - limit;
+            cut += over as u64;
+            match keep {
+                Keep::Head(_) => kept.truncate(limit),
+                Keep::Tail(_) => {
+                    kept.drain(..over);
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&kept).into_owned();
+    match (cut, keep) {
+        (0, _) => text,
+        (c, Keep::Head(_)) => format!("{text}\n[... {c} more bytes not kept]\n"),
+        (c, Keep::Tail(_)) => format!("[... {c} earlier bytes not kept]\n{text}"),
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     p.metadata()
@@ -285,26 +334,22 @@ impl Runner for SystemRunner {
                 let _ = sin.write_all(&data);
             });
         }
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut buf);
-                }
-                String::from_utf8_lossy(&buf).into_owned()
-            })
+        let drain = |pipe: Option<Box<dyn Read + Send>>, keep: Keep| {
+            std::thread::spawn(move || pipe.map(|p| capture(p, keep)).unwrap_or_default())
         };
         let out_t = drain(
             child
                 .stdout
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            Keep::Head(MAX_STDOUT),
         );
         let err_t = drain(
             child
                 .stderr
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            Keep::Tail(MAX_STDERR),
         );
 
         let mut sleep = Duration::from_millis(2);
@@ -350,6 +395,37 @@ impl Runner for SystemRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_outputs_keep_the_head_of_stdout_and_the_tail_of_stderr() {
+        let data = "0123456789".repeat(30_000);
+        let head = capture(data.as_bytes(), Keep::Head(1000));
+        assert!(head.starts_with(&data[..1000]));
+        assert!(
+            head.ends_with("[... 299000 more bytes not kept]\n"),
+            "{}",
+            &head[1000..]
+        );
+        let text = "x".repeat(5000) + "the real error";
+        let tail = capture(text.as_bytes(), Keep::Tail(100));
+        assert!(
+            tail.starts_with("[... 4914 earlier bytes not kept]\n"),
+            "{tail}"
+        );
+        assert!(tail.ends_with("the real error"));
+        assert_eq!(capture(&b"short"[..], Keep::Tail(100)), "short");
+    }
+
+    #[test]
+    fn a_chatty_tool_is_read_to_its_end_but_not_kept_whole() {
+        let r = SystemRunner::new();
+        // 40 MiB of zeros on stdout: the tool finishes (the pipe is drained), memory stays bounded.
+        let out = r
+            .run(&Cmd::new("head").args(["-c", "41943040", "/dev/zero"]))
+            .unwrap();
+        assert!(out.stdout.len() < MAX_STDOUT + 100, "{}", out.stdout.len());
+        assert!(out.stdout.ends_with("more bytes not kept]\n"));
+    }
 
     #[test]
     fn runs_argv_without_a_shell() {
