@@ -11,6 +11,7 @@ mod dispatch;
 mod errors;
 mod ironic;
 mod lifecycle;
+mod logfile;
 mod managers;
 mod power;
 mod results;
@@ -140,10 +141,7 @@ fn init_logging(debug: bool, log_file: Option<&std::path::Path>, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let file = log_file.and_then(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
+        logfile::RotatingFile::open(p, logfile::MAX_LOG_FILE)
             .map_err(|e| eprintln!("ironic-agent: cannot open log file {}: {e}", p.display()))
             .ok()
     });
