@@ -6,6 +6,7 @@
 //! `blockdev` crate, test support (fake machine, recording runner) in `testkit`.
 
 pub mod boolean;
+pub mod cancel;
 pub mod error;
 pub mod host;
 pub mod manager;
@@ -14,6 +15,7 @@ pub mod runner;
 pub mod step;
 pub mod text;
 
+pub use cancel::Cancel;
 pub use error::{AgentError, ErrorKind, Result};
 pub use host::{validate_device_path, Host};
 pub use manager::{HardwareManager, LogFile, Support, SupportLevel};

@@ -1,19 +1,19 @@
 //! `deploy.erase_devices_metadata` (`ironic_python_agent/hardware.py:
-//! GenericHardwareManager.erase_devices_metadata`, with the safety check of
-//! `_check_for_special_partitions_filesystems` and `disk_utils.py:
-//! destroy_disk_metadata`).
+//! GenericHardwareManager.erase_devices_metadata`, `_list_erasable_devices`, with the safety
+//! check of `_check_for_special_partitions_filesystems`; `disk_utils.py: destroy_disk_metadata`).
 //!
 //! Devices: disks (incl. md arrays) **and** partitions, minus `skip_block_devices` (disk
 //! hints, and the partitions of a skipped disk, which IPA would still wipe; arrays named by
 //! `volume_name`), sorted by name descending (partitions before their disk). Skipped with
-//! a log line: the virtual-media device (`/dev/disk/by-label/ir-vfd-dev`), read-only
+//! a log line: the virtual-media device (`/dev/disk/by-label/ir-vfd-dev`, or a device whose
+//! lsblk shows the label `ir-vfd-dev`: the ramdisk has no udev to make the link), read-only
 //! devices, and RAID members. A RAID member is a device with an md holder in sysfs, or one
 //! whose `lsblk` output (the device or any child) shows `linux_raid_member`, as IPA's
 //! `lsblk --fs` check does; without udev lsblk may not see the file-system type, so
 //! members of arrays that are not assembled can be wiped, which is what a metadata erase
 //! is for.
 //!
-//! The safety check (10.1) runs for **every** device before anything is written, so a
+//! The safety check ([`super::safety`]) runs for **every** device before anything is written, so a
 //! protected file system (GPFS, VMFS, gfs2) aborts the step with `ProtectedDeviceError`
 //! and no device touched. It is skipped when `driver_internal_info.wipe_special_filesystems`
 //! is false or the agent option `guard-special-filesystems` is off
@@ -26,31 +26,13 @@
 //! returned as one `BlockDeviceEraseError` naming each device, command and stderr. Returns
 //! `null`. (IPA's final "wait until the device is free" is not done.)
 
+use super::safety::{self, guard_enabled};
+use super::EraseOptions;
 use crate::raid::SkipList;
 use crate::Machine;
 use blockdev::{BlockDevice, DevType};
 use hwmgr::{command_error, AgentError, Cmd, ErrorKind, Result, StepCall};
 use serde_json::Value;
-
-/// Agent options that affect erasure.
-#[derive(Debug, Clone)]
-pub struct EraseOptions {
-    /// `ipa-guard-special-filesystems` (default true).
-    pub guard_special_filesystems: bool,
-}
-
-impl Default for EraseOptions {
-    fn default() -> Self {
-        EraseOptions {
-            guard_special_filesystems: true,
-        }
-    }
-}
-
-/// IBM GPFS partition type GUID.
-const GPFS_GUID: &str = "37AFFC90-EF7D-4E96-91C3-2D7AE055B174";
-/// VMware VMFS partition type GUID.
-const VMFS_GUID: &str = "AA31E02A-400F-11DB-9590-000C2911D1B8";
 
 /// `deploy.erase_devices_metadata` on the live machine.
 pub fn erase_devices_metadata(m: &Machine, call: &StepCall) -> Result<Value> {
@@ -64,59 +46,9 @@ fn err(details: impl Into<String>) -> AgentError {
 }
 
 /// The virtual-media device's kernel name, if the link exists.
-fn virtual_media(m: &Machine) -> Option<String> {
+pub(super) fn virtual_media(m: &Machine) -> Option<String> {
     let t = m.host.link_target("/dev/disk/by-label/ir-vfd-dev")?;
     t.file_name().map(|f| f.to_string_lossy().into_owned())
-}
-
-/// What lsblk says about a device and its children.
-#[derive(Debug, Default)]
-struct Lsblk {
-    raid_member: bool,
-    protected: Vec<String>,
-}
-
-fn parse_lsblk(text: &str) -> std::result::Result<Lsblk, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("unreadable lsblk JSON: {e}"))?;
-    let mut out = Lsblk::default();
-    let mut stack: Vec<&Value> = v
-        .get("blockdevices")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    while let Some(d) = stack.pop() {
-        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        if s("fstype") == "linux_raid_member" {
-            out.raid_member = true;
-        }
-        for k in ["uuid", "ptuuid", "parttype", "partuuid"] {
-            let val = s(k);
-            let up = val.to_ascii_uppercase();
-            if up == GPFS_GUID {
-                out.protected
-                    .push("IBM General Parallel File System (GPFS)".into());
-            } else if up == VMFS_GUID || (k == "parttype" && up == "0XFB") {
-                out.protected.push("VMware VMFS".into());
-            }
-        }
-        if s("fstype") == "gfs2" {
-            out.protected
-                .push("Red Hat Global File System 2 (gfs2)".into());
-        }
-        if let Some(children) = d.get("children").and_then(Value::as_array) {
-            stack.extend(children);
-        }
-    }
-    Ok(out)
-}
-
-fn guard_enabled(call: &StepCall, opts: &EraseOptions) -> bool {
-    let off = call
-        .internal_info("wipe_special_filesystems")
-        .is_some_and(|v| {
-            v == &Value::Bool(false) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("false"))
-        });
-    opts.guard_special_filesystems && !off
 }
 
 /// `erase_devices_metadata` over a given device list (`devices` with partitions; `md`
@@ -128,6 +60,37 @@ pub fn erase_devices_metadata_on(
     call: &StepCall,
     opts: &EraseOptions,
 ) -> Result<Value> {
+    let (selected, mut failures) =
+        erasable_devices(m, devices, md, call, opts, "erase_devices_metadata")?;
+    for d in selected {
+        match destroy_disk_metadata(m, &d.name) {
+            // Partitions were wiped first (names sorted descending); now the kernel can
+            // drop them from its view of the disk.
+            Ok(()) if !d.is_partition() => m.reread_partition_table(&d.name),
+            Ok(()) => {}
+            Err(e) => failures.push(format!("{}: {e}", d.name)),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(err(format!(
+            "Failed to erase the metadata on the device(s): {}",
+            failures.join("; ")
+        )));
+    }
+    Ok(Value::Null)
+}
+
+/// IPA's `_list_erasable_devices` plus the safety check of each: the devices to wipe
+/// (partitions before their disk) and the devices whose check could not run. A protected
+/// device is the error (nothing touched).
+pub(super) fn erasable_devices<'a>(
+    m: &Machine,
+    devices: &'a [BlockDevice],
+    md: &[BlockDevice],
+    call: &StepCall,
+    opts: &EraseOptions,
+    step: &str,
+) -> Result<(Vec<&'a BlockDevice>, Vec<String>)> {
     let skip = SkipList::from_node(&call.node, ErrorKind::BlockDeviceEraseError)?;
     let vmedia = virtual_media(m);
     let mut list: Vec<&BlockDevice> = devices
@@ -146,7 +109,7 @@ pub fn erase_devices_metadata_on(
     let mut selected: Vec<&BlockDevice> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let mut protected: Vec<String> = Vec::new();
-    let guard = guard_enabled(call, opts);
+    let guard = guard_enabled(call, opts.guard_special_filesystems);
     for d in list {
         let on_kept_md = kept_md.contains(&d.name.as_str())
             || d.parent.as_deref().is_some_and(|p| kept_md.contains(&p));
@@ -180,27 +143,17 @@ pub fn erase_devices_metadata_on(
             );
             continue;
         }
-        let path = match m.host.device(&d.name) {
-            Ok(p) => p.to_string_lossy().into_owned(),
-            Err(e) => {
-                failures.push(format!("{}: {}", d.name, e.details));
-                continue;
-            }
-        };
-        let cmd = Cmd::new("lsblk").args([
-            "-bia",
-            "--json",
-            "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE",
-            &path,
-        ]);
-        let info = match m.runner.run(&cmd) {
-            Ok(o) => parse_lsblk(&o.stdout),
-            Err(e) => Err(e.to_string()),
-        };
-        match info {
+        match safety::device_facts(m, &d.name, &d.partitions) {
             Err(e) => failures.push(format!("{}: safety check failed: {e}", d.name)),
             Ok(i) if i.raid_member => {
                 tracing::info!("not erasing {}: it holds a Linux RAID member", d.name);
+            }
+            Ok(i) if i.virtual_media => {
+                tracing::info!(
+                    "not erasing {}: virtual media device (label {})",
+                    d.name,
+                    safety::VMEDIA_LABEL
+                );
             }
             Ok(i) => {
                 if guard && !i.protected.is_empty() {
@@ -211,32 +164,9 @@ pub fn erase_devices_metadata_on(
         }
     }
     if !protected.is_empty() {
-        return Err(AgentError::new(
-            ErrorKind::ProtectedDeviceError,
-            format!(
-                "Refusing to erase the metadata of {}: it holds a file system that may be shared \
-                 with other machines. If this is intended, set driver_internal_info.wipe_special_filesystems \
-                 to false for this node. Nothing was erased.",
-                protected.join(", ")
-            ),
-        ));
+        return Err(safety::protected_error(step, &protected));
     }
-    for d in selected {
-        match destroy_disk_metadata(m, &d.name) {
-            // Partitions were wiped first (names sorted descending); now the kernel can
-            // drop them from its view of the disk.
-            Ok(()) if !d.is_partition() => m.reread_partition_table(&d.name),
-            Ok(()) => {}
-            Err(e) => failures.push(format!("{}: {e}", d.name)),
-        }
-    }
-    if !failures.is_empty() {
-        return Err(err(format!(
-            "Failed to erase the metadata on the device(s): {}",
-            failures.join("; ")
-        )));
-    }
-    Ok(Value::Null)
+    Ok((selected, failures))
 }
 
 /// Wipes the signatures and both GPT areas of one device.
@@ -387,11 +317,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, Value::Null);
-        let mut expected = vec![
-            "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /fake/dev/sda1".to_string(),
-        ];
-        expected
-            .push("lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /fake/dev/sda".into());
+        // Every device is probed (lsblk, and blkid of it and its partitions) first.
+        let mut expected: Vec<String> = [
+            "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL /fake/dev/sda1",
+            "blkid -p -o export /fake/dev/sda1",
+            "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL /fake/dev/sda",
+            "blkid -p -o export /fake/dev/sda",
+            "blkid -p -o export /fake/dev/sda1",
+        ]
+        .map(String::from)
+        .to_vec();
         expected.extend(wipe_lines("/dev/sda1"));
         expected.extend(wipe_lines("/dev/sda"));
         // The disk (not its partition) is re-read so the kernel forgets the old partitions.
@@ -404,7 +339,7 @@ mod tests {
         let (m, r) = machine();
         script_sizes(&r);
         r.on(
-            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE", "/fake/dev/vdb"],
+            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL", "/fake/dev/vdb"],
             r#"{"blockdevices": [{"uuid": null, "ptuuid": "x", "parttype": null, "partuuid": null, "fstype": null,
                 "children": [{"uuid": "3f1e1c43-8a7b", "ptuuid": null, "parttype": null, "partuuid": null, "fstype": "linux_raid_member"}]}]}"#,
         );
@@ -436,7 +371,7 @@ mod tests {
         let (m, r) = machine();
         script_sizes(&r);
         r.on(
-            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE", "/fake/dev/sda"],
+            &["lsblk", "-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL", "/fake/dev/sda"],
             r#"{"blockdevices": [{"uuid": null, "ptuuid": "1", "parttype": null, "partuuid": null, "fstype": null,
                "children": [{"uuid": null, "ptuuid": null, "parttype": "aa31e02a-400f-11db-9590-000c2911d1b8", "partuuid": "2", "fstype": null}]}]}"#,
         );
@@ -456,7 +391,9 @@ mod tests {
             e.details
         );
         assert!(
-            r.lines().iter().all(|l| l.starts_with("lsblk")),
+            r.lines()
+                .iter()
+                .all(|l| l.starts_with("lsblk") || l.starts_with("blkid")),
             "{:#?}",
             r.lines()
         );
@@ -469,7 +406,7 @@ mod tests {
                 "lsblk",
                 "-bia",
                 "--json",
-                "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE",
+                "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL",
                 "/fake/dev/sda",
             ],
             r#"{"blockdevices": [{"fstype": "gfs2"}]}"#,

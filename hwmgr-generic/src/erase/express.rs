@@ -1,0 +1,108 @@
+//! `deploy.erase_devices_express` (`hardware.py: GenericHardwareManager.erase_devices_express`):
+//! the devices of the metadata erase (disks and partitions, partitions first); an NVMe
+//! namespace gets `nvme format` (crypto erase when supported) when
+//! `agent_enable_nvme_secure_erase` allows it, everything else — and a namespace whose
+//! format is impossible or failed — gets the metadata erase. Failures are collected into
+//! one `BlockDeviceEraseError`.
+//!
+//! Differences: a format that would reach namespaces not being erased (FNA) is not used
+//! ([`super::nvme`]); the result says per device what was done instead of `null`.
+
+use super::metadata::{destroy_disk_metadata, erasable_devices};
+use super::nvme::{self, NvmeVerdict};
+use super::options::NodeOptions;
+use super::EraseOptions;
+use crate::Machine;
+use hwmgr::{AgentError, BlockDevice, ErrorKind, Result, StepCall};
+use serde_json::{Map, Value};
+
+/// `deploy.erase_devices_express` on the live machine.
+pub fn erase_devices_express(m: &Machine, call: &StepCall, opts: &EraseOptions) -> Result<Value> {
+    let devices = hwmgr::list_block_devices(&m.host, true);
+    let md = hwmgr::blockdev::list_md_arrays(&m.host);
+    erase_devices_express_on(m, &devices, &md, call, opts)
+}
+
+pub fn erase_devices_express_on(
+    m: &Machine,
+    devices: &[BlockDevice],
+    md: &[BlockDevice],
+    call: &StepCall,
+    opts: &EraseOptions,
+) -> Result<Value> {
+    let node = NodeOptions::from_call(call)?;
+    let (selected, mut failures) =
+        erasable_devices(m, devices, md, call, opts, "erase_devices_express")?;
+    let mut result = Map::new();
+    for d in &selected {
+        let mut format_error = None;
+        if node.nvme_secure_erase && d.kname.starts_with("nvme") && !d.is_partition() {
+            match try_format(m, d, devices, &selected) {
+                Ok(what) => {
+                    result.insert(d.name.clone(), Value::String(what));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; erasing the metadata of {} instead", d.name);
+                    format_error = Some(e);
+                }
+            }
+        }
+        match destroy_disk_metadata(m, &d.name) {
+            Ok(()) => {
+                if !d.is_partition() {
+                    m.reread_partition_table(&d.name);
+                }
+                result.insert(d.name.clone(), Value::String("metadata erase".into()));
+            }
+            Err(e) => failures.push(match format_error {
+                Some(fe) => format!(
+                    "{}: secure erase failed: {fe}; the metadata erase failed too: {e}",
+                    d.name
+                ),
+                None => format!("{}: {e}", d.name),
+            }),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(AgentError::new(
+            ErrorKind::BlockDeviceEraseError,
+            format!(
+                "Failed to conduct an express erase on the device(s): {}",
+                failures.join("; ")
+            ),
+        ));
+    }
+    Ok(Value::Object(result))
+}
+
+/// The NVMe format of one namespace, or why not.
+fn try_format(
+    m: &Machine,
+    d: &BlockDevice,
+    devices: &[BlockDevice],
+    selected: &[&BlockDevice],
+) -> std::result::Result<String, String> {
+    let path = m.host.device(&d.name).map_err(|e| e.details)?;
+    let path = path.to_string_lossy().into_owned();
+    let ctrl = d.kname.rfind('n').map_or("", |i| &d.kname[..=i]);
+    let others: Vec<String> = devices
+        .iter()
+        .filter(|o| !o.is_partition() && o.kname != d.kname)
+        .filter(|o| {
+            o.kname
+                .strip_prefix(ctrl)
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter(|o| !selected.iter().any(|s| s.name == o.name))
+        .map(|o| o.name.clone())
+        .collect();
+    match nvme::probe(m.runner.as_ref(), &path, &others) {
+        NvmeVerdict::Format { ses } => nvme::format(m.runner.as_ref(), &path, ses)
+            .map(|()| format!("nvme format ({})", nvme::ses_name(ses)))
+            .map_err(|(_, why)| why),
+        NvmeVerdict::Unsupported(why) | NvmeVerdict::WouldReachOthers(why) => {
+            Err(format!("no NVMe format for {}: {why}", d.name))
+        }
+    }
+}
