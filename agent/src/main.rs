@@ -16,6 +16,7 @@ mod managers;
 mod power;
 mod results;
 mod server;
+mod shutdown;
 mod syslogs;
 mod tls;
 
@@ -266,6 +267,7 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
         LogSources::new(host.root(), config.log_file.clone()),
         config.agent_token.clone(),
     );
+    tokio::spawn(shutdown::on_signal(agent.clone()));
     if config.api_urls.is_empty() {
         tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
         return serve_standalone(agent, &config, nofile).await;
