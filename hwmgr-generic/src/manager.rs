@@ -31,11 +31,37 @@ const RAID_DELETE_PROGRAMS: &[&str] = &["mdadm", "wipefs", "parted"];
 pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
     StepDecl {
         interface: "deploy",
+        name: "erase_devices",
+        offers: &[Offer::clean(10).abortable()],
+        argsinfo: &[],
+        // The overwrite is the agent's own; hdparm and nvme make the hardware erases
+        // possible (smartctl is optional, as in IPA).
+        requires: &["lsblk", "blkid", "mdadm", "blockdev", "hdparm", "nvme"],
+        run: |m, call| crate::erase::erase_devices(&m.machine, call, &Default::default()),
+    },
+    StepDecl {
+        interface: "deploy",
         name: "erase_devices_metadata",
         offers: &[Offer::clean(99).abortable(), Offer::deploy(0)],
         argsinfo: &[],
-        requires: &["lsblk", "wipefs", "sgdisk", "blockdev", "dd"],
+        requires: &["lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd"],
         run: |m, call| crate::erase::erase_devices_metadata(&m.machine, call),
+    },
+    StepDecl {
+        interface: "deploy",
+        name: "erase_devices_express",
+        offers: &[Offer::clean(0).abortable()],
+        argsinfo: &[],
+        requires: &["lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd", "nvme"],
+        run: |m, call| crate::erase::erase_devices_express(&m.machine, call, &Default::default()),
+    },
+    StepDecl {
+        interface: "deploy",
+        name: "erase_pstore",
+        offers: &[Offer::clean(0).abortable()],
+        argsinfo: &[],
+        requires: &[],
+        run: |m, _call| crate::erase::erase_pstore(&m.machine),
     },
     StepDecl {
         interface: "raid",
@@ -106,7 +132,7 @@ impl HardwareManager for GenericHardwareManager {
     fn evaluate_support(&self) -> Support {
         Support::new(
             SupportLevel::GENERIC,
-            "always loaded: Linux software RAID (mdadm) and disk metadata erase",
+            "always loaded: Linux software RAID (mdadm) and disk erasure",
         )
     }
 

@@ -187,6 +187,15 @@ fn get_clean_steps_is_synchronous_and_shaped_like_ipa() {
         json!({"step": "create_configuration", "priority": 0, "interface": "raid", "reboot_requested": false, "abortable": true})
     );
     assert_eq!(find("erase_devices_metadata").unwrap()["priority"], 99);
+    // Automated cleaning erases tenant data with Ironic's defaults (IPA's priorities).
+    assert_eq!(
+        find("erase_devices"),
+        Some(
+            json!({"step": "erase_devices", "priority": 10, "interface": "deploy", "reboot_requested": false, "abortable": true})
+        )
+    );
+    assert_eq!(find("erase_devices_express").unwrap()["priority"], 0);
+    assert_eq!(find("erase_pstore").unwrap()["priority"], 0);
     assert_eq!(
         res["hardware_manager_version"]["generic_hardware_manager"],
         "1.2"
