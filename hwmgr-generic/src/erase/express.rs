@@ -106,3 +106,90 @@ fn try_format(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hwmgr::{DevType, Host, RecordingRunner, StepKind};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn fixture(name: &str) -> String {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
+        std::fs::read_to_string(format!("{p}{name}")).unwrap()
+    }
+
+    fn disk(name: &str) -> BlockDevice {
+        BlockDevice {
+            name: format!("/dev/{name}"),
+            kname: name.into(),
+            dev_type: DevType::Disk,
+            size: 64 << 20,
+            logical_sectors: 512,
+            ..Default::default()
+        }
+    }
+
+    fn run(r: &RecordingRunner, info: Value) -> Result<Value> {
+        r.on(&["lsblk"], r#"{"blockdevices": [{"fstype": null}]}"#)
+            .on_status(&["blkid"], 2, "")
+            .on(&["blockdev", "--getss"], "512\n")
+            .on(&["blockdev", "--getsize64"], "67108864\n");
+        let m = Machine::new(Host::new("/fake"), Arc::new(r.clone()));
+        let call = StepCall::new(
+            StepKind::Clean,
+            json!({"driver_internal_info": info}),
+            json!([]),
+            Default::default(),
+        );
+        let devices = [disk("nvme0n1"), disk("sda")];
+        erase_devices_express_on(&m, &devices, &[], &call, &EraseOptions::default())
+    }
+
+    #[test]
+    fn nvme_is_formatted_and_the_rest_loses_its_metadata() {
+        let r = RecordingRunner::new();
+        r.on(
+            &["nvme", "id-ctrl"],
+            &fixture("nvme-id-ctrl-sn730-crypto.json"),
+        );
+        let out = run(&r, json!({})).unwrap();
+        assert_eq!(
+            out,
+            json!({"/dev/sda": "metadata erase", "/dev/nvme0n1": "nvme format (cryptographic erase)"})
+        );
+        let lines = r.lines();
+        assert!(lines.contains(&"nvme format /fake/dev/nvme0n1 -s 2 -f".to_string()));
+        assert!(lines.contains(&"sgdisk -Z /fake/dev/sda".to_string()));
+        assert!(!lines.contains(&"sgdisk -Z /fake/dev/nvme0n1".to_string()));
+    }
+
+    #[test]
+    fn a_failed_or_impossible_format_falls_back_to_the_metadata_erase() {
+        let r = RecordingRunner::new();
+        r.on(
+            &["nvme", "id-ctrl"],
+            &fixture("nvme-id-ctrl-format-unsupported.json"),
+        );
+        let out = run(&r, json!({})).unwrap();
+        assert_eq!(out["/dev/nvme0n1"], "metadata erase");
+        let r = RecordingRunner::new();
+        r.on(
+            &["nvme", "id-ctrl"],
+            &fixture("nvme-id-ctrl-userdata-only.json"),
+        )
+        .fail(&["nvme", "format"], 1, "NVMe status: Invalid Format")
+        .fail(&["sgdisk", "-Z", "/fake/dev/nvme0n1"], 2, "Problem opening");
+        let e = run(&r, json!({})).unwrap_err();
+        assert!(e.details.starts_with("Failed to conduct an express erase on the device(s): /dev/nvme0n1: secure erase failed: NVMe format (user-data erase) of /fake/dev/nvme0n1 failed"), "{}", e.details);
+        assert!(
+            e.details.contains("the metadata erase failed too"),
+            "{}",
+            e.details
+        );
+        // Switched off: no NVMe command at all.
+        let r = RecordingRunner::new();
+        run(&r, json!({"agent_enable_nvme_secure_erase": false})).unwrap();
+        assert!(!r.lines().iter().any(|l| l.starts_with("nvme")));
+    }
+}
