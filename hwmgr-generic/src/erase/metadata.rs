@@ -6,12 +6,12 @@
 //! hints, and the partitions of a skipped disk, which IPA would still wipe; arrays named by
 //! `volume_name`), sorted by name descending (partitions before their disk). Skipped with
 //! a log line: the virtual-media device (`/dev/disk/by-label/ir-vfd-dev`, or a device whose
-//! lsblk shows the label `ir-vfd-dev`: the ramdisk has no udev to make the link), read-only
+//! probes show the label `ir-vfd-dev`: the ramdisk has no udev to make the link), read-only
 //! devices, and RAID members. A RAID member is a device with an md holder in sysfs, or one
-//! whose `lsblk` output (the device or any child) shows `linux_raid_member`, as IPA's
-//! `lsblk --fs` check does; without udev lsblk may not see the file-system type, so
-//! members of arrays that are not assembled can be wiped, which is what a metadata erase
-//! is for.
+//! whose probes (the device or any child) show `linux_raid_member`, as IPA's `lsblk --fs`
+//! check does. Without udev lsblk sees no file-system type, so `blkid -p` is asked too
+//! ([`super::safety`]): members of arrays that are not assembled are skipped as IPA skips
+//! them; `deploy.erase_devices` erases them whole.
 //!
 //! The safety check ([`super::safety`]) runs for **every** device before anything is written, so a
 //! protected file system (GPFS, VMFS, gfs2) aborts the step with `ProtectedDeviceError`
