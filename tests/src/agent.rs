@@ -182,6 +182,14 @@ impl AgentProcess {
         None
     }
 
+    /// Sends SIGTERM (a graceful shutdown, as init sends at power-off).
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -221,12 +221,8 @@ fn unlock(runner: &dyn Runner, dev: &str, mut sec: AtaSecurity) -> AtaSecurity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::fixture;
     use hwmgr::RecordingRunner;
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
-    }
 
     const DEV: &str = "/dev/sda";
 

@@ -28,8 +28,7 @@ pub fn erase_devices(m: &Machine, call: &StepCall, opts: &EraseOptions) -> Resul
     if let Err(e) = m.runner.run(&tools::mdadm_assemble_scan()) {
         tracing::info!("{e} (ignored: nothing to assemble)");
     }
-    let devices = hwmgr::list_block_devices(&m.host, true);
-    let md = hwmgr::blockdev::list_md_arrays(&m.host);
+    let (devices, md) = super::live_devices(m);
     let env = Env {
         devices: &devices,
         md: &md,
@@ -204,6 +203,7 @@ fn reread_erased_disks(m: &Machine, plans: &[Plan], outcomes: &[engine::Outcome]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::fixture;
     use hwmgr::{Cmd, CmdOutput, CommandError, DevType, Host, RecordingRunner, Runner, StepKind};
     use serde_json::json;
     use std::path::{Path, PathBuf};
@@ -219,11 +219,6 @@ mod tests {
             .cycle()
             .take(SIZE)
             .collect()
-    }
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
     }
 
     /// A recording runner whose `nvme format` really zeroes the (file) namespace, as a

@@ -18,8 +18,7 @@ use serde_json::{Map, Value};
 
 /// `deploy.erase_devices_express` on the live machine.
 pub fn erase_devices_express(m: &Machine, call: &StepCall, opts: &EraseOptions) -> Result<Value> {
-    let devices = hwmgr::list_block_devices(&m.host, true);
-    let md = hwmgr::blockdev::list_md_arrays(&m.host);
+    let (devices, md) = super::live_devices(m);
     erase_devices_express_on(m, &devices, &md, call, opts)
 }
 
@@ -110,25 +109,10 @@ fn try_format(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::{DevType, Host, RecordingRunner, StepKind};
+    use crate::erase::testutil::{disk, fixture};
+    use hwmgr::{Host, RecordingRunner, StepKind};
     use serde_json::json;
     use std::sync::Arc;
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
-    }
-
-    fn disk(name: &str) -> BlockDevice {
-        BlockDevice {
-            name: format!("/dev/{name}"),
-            kname: name.into(),
-            dev_type: DevType::Disk,
-            size: 64 << 20,
-            logical_sectors: 512,
-            ..Default::default()
-        }
-    }
 
     fn run(r: &RecordingRunner, info: Value) -> Result<Value> {
         r.on(&["lsblk"], r#"{"blockdevices": [{"fstype": null}]}"#)
@@ -142,7 +126,7 @@ mod tests {
             json!([]),
             Default::default(),
         );
-        let devices = [disk("nvme0n1"), disk("sda")];
+        let devices = [disk("nvme0n1", &[]), disk("sda", &[])];
         erase_devices_express_on(&m, &devices, &[], &call, &EraseOptions::default())
     }
 

@@ -36,8 +36,7 @@ use serde_json::Value;
 
 /// `deploy.erase_devices_metadata` on the live machine.
 pub fn erase_devices_metadata(m: &Machine, call: &StepCall) -> Result<Value> {
-    let devices = blockdev::list_block_devices(&m.host, true);
-    let md = blockdev::list_md_arrays(&m.host);
+    let (devices, md) = super::live_devices(m);
     erase_devices_metadata_on(m, &devices, &md, call, &EraseOptions::default())
 }
 
@@ -242,43 +241,11 @@ pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::{Host, StepKind};
+    use crate::erase::testutil::{clean_call as call, disk, machine, part};
+    use hwmgr::Host;
     use serde_json::json;
     use std::sync::Arc;
     use testkit::RecordingRunner;
-
-    fn machine() -> (Machine, RecordingRunner) {
-        let r = RecordingRunner::new();
-        (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
-    }
-
-    fn disk(name: &str, parts: &[&str]) -> BlockDevice {
-        BlockDevice {
-            name: format!("/dev/{name}"),
-            kname: name.into(),
-            dev_type: DevType::Disk,
-            size: 10 << 30,
-            serial: Some(format!("SER-{name}")),
-            logical_sectors: 512,
-            partitions: parts.iter().map(|p| format!("/dev/{p}")).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn part(name: &str, parent: &str) -> BlockDevice {
-        BlockDevice {
-            name: format!("/dev/{name}"),
-            kname: name.into(),
-            dev_type: DevType::Part,
-            size: 1 << 30,
-            parent: Some(format!("/dev/{parent}")),
-            ..Default::default()
-        }
-    }
-
-    fn call(node: Value) -> StepCall {
-        StepCall::new(StepKind::Clean, node, json!([]), Default::default())
-    }
 
     const EMPTY_LSBLK: &str = r#"{"blockdevices": [{"uuid": null, "ptuuid": null, "parttype": null, "partuuid": null, "fstype": null}]}"#;
 

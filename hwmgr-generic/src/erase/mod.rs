@@ -82,11 +82,22 @@ pub mod select;
 pub mod tools;
 pub mod writer;
 
+#[cfg(test)]
+mod testutil;
+
 pub use devices::erase_devices;
 pub use express::erase_devices_express;
 pub use metadata::{destroy_disk_metadata, erase_devices_metadata, erase_devices_metadata_on};
 pub use options::NodeOptions;
 pub use pstore::erase_pstore;
+
+/// The machine's disks with their partitions, and every md array (inactive ones too).
+fn live_devices(m: &crate::Machine) -> (Vec<hwmgr::BlockDevice>, Vec<hwmgr::BlockDevice>) {
+    (
+        hwmgr::list_block_devices(&m.host, true),
+        hwmgr::blockdev::list_md_arrays(&m.host),
+    )
+}
 
 /// Agent options that affect erasure.
 #[derive(Debug, Clone)]

@@ -139,12 +139,8 @@ pub fn format(runner: &dyn Runner, dev: &str, ses: u8) -> Result<(), (String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::fixture;
     use hwmgr::RecordingRunner;
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
-    }
 
     fn verdict(file: &str, others: &[String]) -> NvmeVerdict {
         let r = RecordingRunner::new();

@@ -130,17 +130,8 @@ fn parse_count(key: &str, v: &Value, min: u64) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::StepKind;
+    use crate::erase::testutil::call_with_info as call;
     use serde_json::json;
-
-    fn call(info: Value) -> StepCall {
-        StepCall::new(
-            StepKind::Clean,
-            json!({"driver_internal_info": info}),
-            json!([]),
-            Default::default(),
-        )
-    }
 
     #[test]
     fn defaults_are_ipas() {

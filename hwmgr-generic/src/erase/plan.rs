@@ -159,13 +159,9 @@ fn decide_ata(m: &Machine, plan: &mut Plan, opts: &NodeOptions) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::fixture;
     use hwmgr::{DevType, Host, RecordingRunner};
     use std::sync::Arc;
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
-    }
 
     fn target(name: &str) -> Target {
         Target {

@@ -57,15 +57,7 @@ pub fn parse_lsblk(text: &str) -> Result<DeviceFacts, String> {
             out.virtual_media = true;
         }
         for k in ["uuid", "ptuuid", "parttype", "partuuid"] {
-            let up = s(k).to_ascii_uppercase();
-            if up == GPFS_GUID {
-                push_unique(
-                    &mut out.protected,
-                    "IBM General Parallel File System (GPFS)",
-                );
-            } else if up == VMFS_GUID || (k == "parttype" && up == "0XFB") {
-                push_unique(&mut out.protected, "VMware VMFS");
-            }
+            note_id(&mut out, &s(k), k == "parttype");
         }
         if let Some(children) = d.get("children").and_then(Value::as_array) {
             stack.extend(children);
@@ -87,18 +79,24 @@ pub fn parse_blkid(text: &str, out: &mut DeviceFacts) {
             }
             ("LABEL", VMEDIA_LABEL) => out.virtual_media = true,
             ("UUID" | "PTUUID" | "PART_ENTRY_TYPE" | "PART_ENTRY_UUID", v) => {
-                let up = v.to_ascii_uppercase();
-                if up == GPFS_GUID {
-                    push_unique(
-                        &mut out.protected,
-                        "IBM General Parallel File System (GPFS)",
-                    );
-                } else if up == VMFS_GUID || (k == "PART_ENTRY_TYPE" && up == "0XFB") {
-                    push_unique(&mut out.protected, "VMware VMFS");
-                }
+                note_id(out, v, k == "PART_ENTRY_TYPE")
             }
             _ => {}
         }
+    }
+}
+
+/// Records a protected file system when an identifier (a UUID, a partition type) names
+/// one; `partition_type` also admits the MBR type `0xfb`.
+fn note_id(out: &mut DeviceFacts, id: &str, partition_type: bool) {
+    let up = id.to_ascii_uppercase();
+    if up == GPFS_GUID {
+        push_unique(
+            &mut out.protected,
+            "IBM General Parallel File System (GPFS)",
+        );
+    } else if up == VMFS_GUID || (partition_type && up == "0XFB") {
+        push_unique(&mut out.protected, "VMware VMFS");
     }
 }
 
@@ -158,6 +156,7 @@ pub fn protected_error(step: &str, found: &[String]) -> AgentError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::fixture;
 
     #[test]
     fn children_protect_their_disk_and_labels_are_seen() {
@@ -176,11 +175,6 @@ mod tests {
         .unwrap();
         assert_eq!(g.protected.len(), 2, "{g:?}");
         assert!(parse_lsblk("lsblk: /dev/x: not a block device").is_err());
-    }
-
-    fn fixture(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/erase/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
     }
 
     #[test]

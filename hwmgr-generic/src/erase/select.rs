@@ -225,38 +225,10 @@ pub fn select(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::erase::testutil::{disk, machine, part};
     use hwmgr::{Host, RecordingRunner};
     use serde_json::json;
     use std::sync::Arc;
-
-    fn machine() -> (Machine, RecordingRunner) {
-        let r = RecordingRunner::new();
-        (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
-    }
-
-    fn disk(name: &str, parts: &[&str]) -> BlockDevice {
-        BlockDevice {
-            name: format!("/dev/{name}"),
-            kname: name.into(),
-            dev_type: DevType::Disk,
-            size: 64 << 20,
-            serial: Some(format!("SER-{name}")),
-            logical_sectors: 512,
-            partitions: parts.iter().map(|p| format!("/dev/{p}")).collect(),
-            ..Default::default()
-        }
-    }
-
-    fn part(name: &str, parent: &str) -> BlockDevice {
-        BlockDevice {
-            name: format!("/dev/{name}"),
-            kname: name.into(),
-            dev_type: DevType::Part,
-            size: 16 << 20,
-            parent: Some(format!("/dev/{parent}")),
-            ..Default::default()
-        }
-    }
 
     fn md(name: &str, volume: &str, members: &[&str]) -> BlockDevice {
         BlockDevice {
