@@ -38,9 +38,10 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Bytes per write: 4 MiB, less when many devices run at once (≥ 1 MiB).
+    /// Bytes per write: 4 MiB, less when many devices run at once (≥ 1 MiB). Each device
+    /// has two buffers (one written, one being filled).
     pub fn chunk(&self) -> usize {
-        (BUFFER_BUDGET / self.workers.max(1)).clamp(1 << 20, MAX_CHUNK) / ALIGN * ALIGN
+        (BUFFER_BUDGET / 2 / self.workers.max(1)).clamp(1 << 20, MAX_CHUNK) / ALIGN * ALIGN
     }
 
     fn passes(&self) -> Vec<Pass> {
@@ -437,8 +438,8 @@ mod tests {
         };
         const DEFAULT: Duration = Duration::from_secs(10);
         assert_eq!(cfg(1).chunk(), 4 << 20);
-        assert_eq!(cfg(16).chunk(), 4 << 20);
-        assert_eq!(cfg(24).chunk(), (64 << 20) / 24 / ALIGN * ALIGN);
+        assert_eq!(cfg(8).chunk(), 4 << 20);
+        assert_eq!(cfg(12).chunk(), (32 << 20) / 12 / ALIGN * ALIGN);
         assert_eq!(cfg(200).chunk(), 1 << 20);
         assert_eq!(cfg(1).passes().len(), 2);
     }

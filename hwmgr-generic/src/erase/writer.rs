@@ -52,9 +52,21 @@ impl Pass {
         match self {
             Pass::Zeros => buf.fill(0),
             Pass::Random(seed) => {
+                // Four independent words per step: the multiplies of one word do not wait
+                // for the previous one (measured ~1.4x over one word per step).
                 let first = offset / 8;
-                for (i, word) in buf.chunks_exact_mut(8).enumerate() {
-                    word.copy_from_slice(&random_word(*seed, first + i as u64).to_le_bytes());
+                let done = (buf.len() / 32 * 4) as u64;
+                let mut quads = buf.chunks_exact_mut(32);
+                for (i, q) in quads.by_ref().enumerate() {
+                    let w = first + 4 * i as u64;
+                    for (lane, word) in q.chunks_exact_mut(8).enumerate() {
+                        word.copy_from_slice(&random_word(*seed, w + lane as u64).to_le_bytes());
+                    }
+                }
+                for (i, word) in quads.into_remainder().chunks_exact_mut(8).enumerate() {
+                    word.copy_from_slice(
+                        &random_word(*seed, first + done + i as u64).to_le_bytes(),
+                    );
                 }
             }
         }
@@ -62,6 +74,7 @@ impl Pass {
 }
 
 /// SplitMix64's output function over `seed + index * golden ratio`.
+#[inline(always)]
 fn random_word(seed: u64, index: u64) -> u64 {
     let mut z = seed.wrapping_add(index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -175,7 +188,9 @@ pub enum Stop {
 }
 
 /// Writes `passes` over the whole target in `chunk`-byte writes (a multiple of
-/// [`ALIGN`]); returns the bytes written.
+/// [`ALIGN`]); returns the bytes written. Random data is generated on a second thread
+/// while the previous chunk is being written (two buffers), so a device is written at
+/// its own speed as long as one core generates faster than it writes.
 pub fn overwrite(
     t: &mut dyn Target,
     passes: &[Pass],
@@ -184,47 +199,81 @@ pub fn overwrite(
     cancel: &Cancel,
 ) -> Result<u64, Stop> {
     let len = t.size();
-    let mut buf = AlignedBuf::new(chunk);
     let mut written = 0;
     for (i, pass) in passes.iter().enumerate() {
-        progress.stage(
-            format!(
-                "overwrite pass {}/{} ({})",
-                i + 1,
-                passes.len(),
-                pass.name()
-            ),
-            len,
+        let what = format!(
+            "overwrite pass {}/{} ({})",
+            i + 1,
+            passes.len(),
+            pass.name()
         );
-        let mut offset = 0;
-        if *pass == Pass::Zeros {
-            buf.get_mut(chunk).fill(0);
-        }
-        while offset < len {
-            if cancel.is_cancelled() {
-                return Err(Stop::Cancelled { pass: i, offset });
-            }
-            let n = chunk.min((len - offset) as usize);
-            let b = buf.get_mut(n);
-            if *pass != Pass::Zeros {
-                pass.fill(b, offset);
-            }
-            t.write_at(b, offset).map_err(|error| Stop::Failed {
-                pass: i,
-                offset,
-                error,
-            })?;
-            offset += n as u64;
-            written += n as u64;
-            progress.set_done(offset);
-        }
-        t.flush().map_err(|error| Stop::Failed {
+        progress.stage(what, len);
+        let fail = |offset, error| Stop::Failed {
             pass: i,
             offset,
             error,
-        })?;
+        };
+        let mut write = |b: &[u8], offset: u64| -> Result<(), Stop> {
+            if cancel.is_cancelled() {
+                return Err(Stop::Cancelled { pass: i, offset });
+            }
+            t.write_at(b, offset).map_err(|e| fail(offset, e))?;
+            written += b.len() as u64;
+            progress.set_done(offset + b.len() as u64);
+            Ok(())
+        };
+        match pass {
+            Pass::Zeros => {
+                let mut buf = AlignedBuf::new(chunk);
+                let mut offset = 0;
+                while offset < len {
+                    let n = chunk.min((len - offset) as usize);
+                    write(buf.get_mut(n), offset)?;
+                    offset += n as u64;
+                }
+            }
+            Pass::Random(_) => generated(*pass, len, chunk, &mut write)?,
+        }
+        t.flush().map_err(|e| fail(len, e))?;
     }
     Ok(written)
+}
+
+/// Writes one chunk at an offset.
+type WriteChunk<'a> = dyn FnMut(&[u8], u64) -> Result<(), Stop> + 'a;
+
+/// Feeds `write` the whole pass in order, the next chunk generated on a helper thread
+/// while the current one is written. An error from `write` ends the pass (and the
+/// helper, whose channels close).
+fn generated(pass: Pass, len: u64, chunk: usize, write: &mut WriteChunk) -> Result<(), Stop> {
+    use std::sync::mpsc::sync_channel;
+    let (full_tx, full_rx) = sync_channel::<(AlignedBuf, u64, usize)>(1);
+    let (empty_tx, empty_rx) = sync_channel::<AlignedBuf>(2);
+    for _ in 0..2 {
+        let _ = empty_tx.send(AlignedBuf::new(chunk));
+    }
+    // `move`: the receiver and the sender of empty buffers are dropped when this closure
+    // returns (also on an error), which ends the helper before the scope joins it.
+    std::thread::scope(move |s| {
+        s.spawn(move || {
+            let mut offset = 0;
+            while offset < len {
+                let Ok(mut buf) = empty_rx.recv() else { return };
+                let n = chunk.min((len - offset) as usize);
+                pass.fill(buf.get_mut(n), offset);
+                if full_tx.send((buf, offset, n)).is_err() {
+                    return;
+                }
+                offset += n as u64;
+            }
+        });
+        for (mut buf, offset, n) in full_rx.iter() {
+            write(buf.get_mut(n), offset)?;
+            // The helper may have finished: the buffer is simply dropped then.
+            let _ = empty_tx.send(buf);
+        }
+        Ok(())
+    })
 }
 
 /// The result of reading samples back.
@@ -361,6 +410,18 @@ mod tests {
     }
 
     #[test]
+    fn random_data_is_the_same_stream_whatever_the_buffer_split() {
+        let mut whole = vec![0u8; 4096 + 40];
+        Pass::Random(9).fill(&mut whole, 8);
+        let mut parts = vec![0u8; 4096 + 40];
+        let (a, b) = parts.split_at_mut(24);
+        Pass::Random(9).fill(a, 8);
+        Pass::Random(9).fill(b, 8 + 24);
+        assert_eq!(whole, parts);
+        assert_eq!(&whole[..8], &random_word(9, 1).to_le_bytes());
+    }
+
+    #[test]
     fn random_data_differs_between_passes_and_positions() {
         let mut a = vec![0u8; 4096];
         let mut b = vec![0u8; 4096];
@@ -393,6 +454,35 @@ mod tests {
             }) => assert_eq!(error.raw_os_error(), Some(libc::ENXIO)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_random_pass_stops_cleanly_too() {
+        let p = Progress::new("/dev/x");
+        let mut t = mem(1 << 20);
+        t.fail_after = Some(3 * 4096);
+        match overwrite(
+            &mut t,
+            &[Pass::Random(1), Pass::Zeros],
+            4096,
+            &p,
+            &Cancel::new(),
+        ) {
+            Err(Stop::Failed {
+                pass: 0,
+                offset: 12288,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let c = Cancel::new();
+        c.cancel("test");
+        let mut t = mem(1 << 20);
+        match overwrite(&mut t, &[Pass::Random(1)], 4096, &p, &c) {
+            Err(Stop::Cancelled { pass: 0, offset: 0 }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.written, 0);
     }
 
     #[test]
