@@ -52,7 +52,9 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         name: "erase_devices_express",
         offers: &[Offer::clean(0).abortable()],
         argsinfo: &[],
-        requires: &["lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd", "nvme"],
+        requires: &[
+            "lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd", "nvme",
+        ],
         run: |m, call| crate::erase::erase_devices_express(&m.machine, call, &Default::default()),
     },
     StepDecl {
@@ -354,6 +356,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "deploy.erase_devices",
                 "raid.delete_configuration",
                 "raid.apply_configuration",
                 "raid.create_configuration"

@@ -18,8 +18,9 @@
 //! * After an erase that leaves security enabled we also try `--security-disable NULL`, so
 //!   the drive is not left with a password that locks it at the next power-on.
 
-use super::tools;
-use hwmgr::{CommandError, Failure, Runner};
+use crate::tools::{hdparm, smartctl, DevPath};
+use crate::Machine;
+use hwmgr::{CommandError, Failure};
 use std::time::Duration;
 
 /// The Security section of `hdparm -I`, one normalised line each (`"not\tfrozen"` →
@@ -94,12 +95,12 @@ pub enum AtaVerdict {
 }
 
 /// `hdparm -I` then `smartctl -d ata -g security` (IPA's order), nothing written.
-pub fn probe(runner: &dyn Runner, dev: &str) -> AtaVerdict {
-    let identify = match runner.run(&tools::hdparm_identify(dev)) {
+pub fn probe(m: &Machine, dev: &DevPath) -> AtaVerdict {
+    let identify = match m.run(&hdparm::identify(dev)) {
         Ok(out) => out.stdout,
         Err(e) => return AtaVerdict::NotSupported(format!("no ATA IDENTIFY data: {e}")),
     };
-    let smartctl_ok = smartctl_allows(runner, dev);
+    let smartctl_ok = smartctl_allows(m, dev);
     let Some(sec) = AtaSecurity::parse(&identify) else {
         return AtaVerdict::NotSupported("hdparm -I shows no Security section".into());
     };
@@ -117,8 +118,8 @@ pub fn probe(runner: &dyn Runner, dev: &str) -> AtaVerdict {
 
 /// IPA's `_smartctl_security_check`: "Unavailable" or a failing smartctl refuses ATA
 /// erase; a missing smartctl is tolerated.
-fn smartctl_allows(runner: &dyn Runner, dev: &str) -> Result<(), String> {
-    match runner.run(&tools::smartctl_security(dev)) {
+fn smartctl_allows(m: &Machine, dev: &DevPath) -> Result<(), String> {
+    match m.run(&smartctl::security(dev)) {
         Ok(out) if out.stdout.contains("Unavailable") => {
             Err("smartctl reports ATA Security as Unavailable".into())
         }
@@ -143,8 +144,8 @@ pub struct AtaErased {
 /// Runs the erase on a drive the probe cleared. `Err` is the operator-facing reason
 /// (command, exit code and stderr included); the drive is unlocked again on the way out
 /// whenever possible.
-pub fn secure_erase(runner: &dyn Runner, dev: &str, sec: AtaSecurity) -> Result<AtaErased, String> {
-    let sec = unlock(runner, dev, sec);
+pub fn secure_erase(m: &Machine, dev: &DevPath, sec: AtaSecurity) -> Result<AtaErased, String> {
+    let sec = unlock(m, dev, sec);
     if sec.locked() {
         return Err(format!(
             "{dev} already has an ATA security password set and could not be unlocked with the \
@@ -153,8 +154,7 @@ pub fn secure_erase(runner: &dyn Runner, dev: &str, sec: AtaSecurity) -> Result<
         ));
     }
     if !sec.enabled() {
-        runner
-            .run(&tools::hdparm_set_password(dev))
+        m.run(&hdparm::set_password(dev))
             .map_err(|e| format!("setting the ATA security password on {dev} failed: {e}"))?;
     }
     let enhanced = sec.enhanced_erase();
@@ -167,10 +167,10 @@ pub fn secure_erase(runner: &dyn Runner, dev: &str, sec: AtaSecurity) -> Result<
             e.as_secs() / 60
         ))
     );
-    if let Err(e) = runner.run(&tools::hdparm_security_erase(dev, enhanced, estimate)) {
+    if let Err(e) = m.run(&hdparm::security_erase(dev, enhanced, estimate)) {
         // Without this the drive stays locked and nothing (not even the overwrite
         // fallback) can write to it.
-        let after = read_security(runner, dev).map(|s| unlock(runner, dev, s));
+        let after = read_security(m, dev).map(|s| unlock(m, dev, s));
         let state = match after {
             Some(s) if s.locked() => "; it is still LOCKED (password NULL)",
             Some(_) => "; it was unlocked again",
@@ -178,10 +178,10 @@ pub fn secure_erase(runner: &dyn Runner, dev: &str, sec: AtaSecurity) -> Result<
         };
         return Err(format!("ATA secure erase of {dev} failed: {e}{state}"));
     }
-    match read_security(runner, dev) {
+    match read_security(m, dev) {
         Some(s) if !s.enabled() => Ok(AtaErased { enhanced }),
         _ => {
-            let disabled = runner.run(&tools::hdparm_disable_password(dev)).is_ok();
+            let disabled = m.run(&hdparm::disable_password(dev)).is_ok();
             Err(format!(
                 "ATA secure erase of {dev} reported success but security is still enabled \
                  afterwards{}",
@@ -195,22 +195,22 @@ pub fn secure_erase(runner: &dyn Runner, dev: &str, sec: AtaSecurity) -> Result<
     }
 }
 
-fn read_security(runner: &dyn Runner, dev: &str) -> Option<AtaSecurity> {
-    let out = runner.run(&tools::hdparm_identify(dev)).ok()?;
+fn read_security(m: &Machine, dev: &DevPath) -> Option<AtaSecurity> {
+    let out = m.run(&hdparm::identify(dev)).ok()?;
     AtaSecurity::parse(&out.stdout)
 }
 
 /// IPA's `__attempt_unlock_drive`: the passwords `NULL`, then empty (hdparm before 9.51
 /// sent "NULL" literally), re-reading the state after each try.
-fn unlock(runner: &dyn Runner, dev: &str, mut sec: AtaSecurity) -> AtaSecurity {
+fn unlock(m: &Machine, dev: &DevPath, mut sec: AtaSecurity) -> AtaSecurity {
     for password in ["NULL", ""] {
         if !sec.locked() {
             break;
         }
-        if let Err(e) = runner.run(&tools::hdparm_unlock(dev, password)) {
+        if let Err(e) = m.run(&hdparm::unlock(dev, password)) {
             tracing::info!("unlocking {dev} with password {password:?} failed: {e}");
         }
-        match read_security(runner, dev) {
+        match read_security(m, dev) {
             Some(s) => sec = s,
             None => break,
         }
@@ -221,10 +221,11 @@ fn unlock(runner: &dyn Runner, dev: &str, mut sec: AtaSecurity) -> AtaSecurity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::erase::testutil::fixture;
-    use hwmgr::RecordingRunner;
+    use crate::erase::testutil::{fixture, machine};
 
-    const DEV: &str = "/dev/sda";
+    fn dev() -> DevPath {
+        DevPath::new("/dev/sda").unwrap()
+    }
 
     #[test]
     fn parses_real_drives() {
@@ -261,10 +262,10 @@ mod tests {
             ("hdparm-qemu-virtio.txt", "not supported"),
         ];
         for (file, want) in cases {
-            let r = RecordingRunner::new();
+            let (m, r) = machine();
             r.on(&["hdparm", "-I"], &fixture(file))
                 .on(&["smartctl"], &fixture("smartctl-security-sec1.txt"));
-            let got = match probe(&r, DEV) {
+            let got = match probe(&m, &dev()) {
                 AtaVerdict::Erase(_) => "erase",
                 AtaVerdict::Frozen => "frozen",
                 AtaVerdict::NotSupported(_) => "not supported",
@@ -273,8 +274,8 @@ mod tests {
             assert_eq!(
                 r.lines(),
                 vec![
-                    "hdparm -I /dev/sda".to_string(),
-                    "smartctl -d ata /dev/sda -g security".into()
+                    "hdparm -I /fake/dev/sda".to_string(),
+                    "smartctl -d ata /fake/dev/sda -g security".into()
                 ]
             );
         }
@@ -282,28 +283,30 @@ mod tests {
 
     #[test]
     fn smartctl_can_veto_and_may_be_missing() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"))
             .on(&["smartctl"], &fixture("smartctl-security-unavailable.txt"));
-        assert!(matches!(probe(&r, DEV), AtaVerdict::NotSupported(w) if w.contains("Unavailable")));
-        let r = RecordingRunner::new();
+        assert!(
+            matches!(probe(&m, &dev()), AtaVerdict::NotSupported(w) if w.contains("Unavailable"))
+        );
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"))
             .fail(&["smartctl"], 2, "Read Device Identity failed");
         assert!(
-            matches!(probe(&r, DEV), AtaVerdict::NotSupported(w) if w.contains("do not reach"))
+            matches!(probe(&m, &dev()), AtaVerdict::NotSupported(w) if w.contains("do not reach"))
         );
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"))
             .without_program("smartctl");
-        assert!(matches!(probe(&r, DEV), AtaVerdict::Erase(_)));
-        let r = RecordingRunner::new();
+        assert!(matches!(probe(&m, &dev()), AtaVerdict::Erase(_)));
+        let (m, r) = machine();
         r.fail(
             &["hdparm", "-I"],
             25,
             "HDIO_DRIVE_CMD(identify) failed: Inappropriate ioctl for device",
         );
         assert!(
-            matches!(probe(&r, DEV), AtaVerdict::NotSupported(w) if w.contains("Inappropriate ioctl"))
+            matches!(probe(&m, &dev()), AtaVerdict::NotSupported(w) if w.contains("Inappropriate ioctl"))
         );
     }
 
@@ -313,33 +316,33 @@ mod tests {
 
     #[test]
     fn erase_sets_the_password_and_checks_the_state_afterwards() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"));
-        let done = secure_erase(&r, DEV, sec("hdparm-wd4003fzex-enhanced.txt")).unwrap();
+        let done = secure_erase(&m, &dev(), sec("hdparm-wd4003fzex-enhanced.txt")).unwrap();
         assert!(done.enhanced);
         assert_eq!(
             r.lines(),
             vec![
-                "hdparm --user-master u --security-set-pass NULL /dev/sda",
-                "hdparm --user-master u --security-erase-enhanced NULL /dev/sda",
-                "hdparm -I /dev/sda",
+                "hdparm --user-master u --security-set-pass NULL /fake/dev/sda",
+                "hdparm --user-master u --security-erase-enhanced NULL /fake/dev/sda",
+                "hdparm -I /fake/dev/sda",
             ]
         );
         // Non-enhanced drive: plain erase, timeout from its own estimate.
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"));
         let mut s = sec("hdparm-ipa-not-enabled.txt");
         s.lines.retain(|l| l != "supported: enhanced erase");
         s.lines.push("not supported: enhanced erase".into());
-        assert!(!secure_erase(&r, DEV, s).unwrap().enhanced);
+        assert!(!secure_erase(&m, &dev(), s).unwrap().enhanced);
         assert!(r
             .lines()
-            .contains(&"hdparm --user-master u --security-erase NULL /dev/sda".into()));
+            .contains(&"hdparm --user-master u --security-erase NULL /fake/dev/sda".into()));
     }
 
     #[test]
     fn a_locked_drive_is_unlocked_first() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         // After the first unlock attempt it reads enabled but not locked (SEC5).
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"))
             .on_times(
@@ -347,29 +350,29 @@ mod tests {
                 &fixture("hdparm-ipa-enabled-not-locked.txt"),
                 1,
             );
-        secure_erase(&r, DEV, sec("hdparm-ipa-locked.txt")).unwrap();
+        secure_erase(&m, &dev(), sec("hdparm-ipa-locked.txt")).unwrap();
         assert_eq!(
             r.lines(),
             vec![
-                "hdparm --user-master u --security-unlock NULL /dev/sda",
-                "hdparm -I /dev/sda",
+                "hdparm --user-master u --security-unlock NULL /fake/dev/sda",
+                "hdparm -I /fake/dev/sda",
                 // enabled already: no set-pass; IPA's sample drive has no enhanced erase
-                "hdparm --user-master u --security-erase NULL /dev/sda",
-                "hdparm -I /dev/sda",
+                "hdparm --user-master u --security-erase NULL /fake/dev/sda",
+                "hdparm -I /fake/dev/sda",
             ]
         );
     }
 
     #[test]
     fn a_drive_that_stays_locked_is_refused_with_what_to_do() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-locked.txt"))
             .fail(
                 &["hdparm", "--user-master", "u", "--security-unlock"],
                 5,
                 "SECURITY_UNLOCK: Input/output error",
             );
-        let e = secure_erase(&r, DEV, sec("hdparm-ipa-locked.txt")).unwrap_err();
+        let e = secure_erase(&m, &dev(), sec("hdparm-ipa-locked.txt")).unwrap_err();
         assert!(
             e.contains("could not be unlocked with the passwords NULL or empty"),
             "{e}"
@@ -377,19 +380,19 @@ mod tests {
         let lines = r.lines();
         assert_eq!(
             lines[0],
-            "hdparm --user-master u --security-unlock NULL /dev/sda"
+            "hdparm --user-master u --security-unlock NULL /fake/dev/sda"
         );
         // The empty password is its own (empty) argv element.
         assert_eq!(
             lines[2],
-            "hdparm --user-master u --security-unlock  /dev/sda"
+            "hdparm --user-master u --security-unlock  /fake/dev/sda"
         );
         assert!(!lines.iter().any(|l| l.contains("--security-erase")));
     }
 
     #[test]
     fn a_failed_erase_unlocks_the_drive_again() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["hdparm", "-I"], &fixture("hdparm-ipa-not-enabled.txt"))
             .on_times(&["hdparm", "-I"], &fixture("hdparm-ipa-locked.txt"), 1)
             .fail(
@@ -397,7 +400,7 @@ mod tests {
                 5,
                 "SECURITY_ERASE: Input/output error",
             );
-        let e = secure_erase(&r, DEV, sec("hdparm-ipa-not-enabled.txt")).unwrap_err();
+        let e = secure_erase(&m, &dev(), sec("hdparm-ipa-not-enabled.txt")).unwrap_err();
         assert!(
             e.contains("exited with code 5; stderr: SECURITY_ERASE: Input/output error"),
             "{e}"
@@ -405,21 +408,21 @@ mod tests {
         assert!(e.ends_with("it was unlocked again"), "{e}");
         assert!(r
             .lines()
-            .contains(&"hdparm --user-master u --security-unlock NULL /dev/sda".to_string()));
+            .contains(&"hdparm --user-master u --security-unlock NULL /fake/dev/sda".to_string()));
     }
 
     #[test]
     fn security_still_enabled_after_erase_is_an_error_and_the_password_is_removed() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(
             &["hdparm", "-I"],
             &fixture("hdparm-ipa-enabled-not-locked.txt"),
         );
-        let e = secure_erase(&r, DEV, sec("hdparm-ipa-not-enabled.txt")).unwrap_err();
+        let e = secure_erase(&m, &dev(), sec("hdparm-ipa-not-enabled.txt")).unwrap_err();
         assert!(e.contains("security is still enabled"), "{e}");
         assert_eq!(
             r.lines().last().unwrap(),
-            "hdparm --user-master u --security-disable NULL /dev/sda"
+            "hdparm --user-master u --security-disable NULL /fake/dev/sda"
         );
     }
 }

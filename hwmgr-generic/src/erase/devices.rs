@@ -9,8 +9,9 @@ use super::plan::{self, Plan};
 use super::progress::DEFAULT_INTERVAL;
 use super::safety;
 use super::select::{self, Selection};
-use super::{tools, EraseOptions};
+use super::EraseOptions;
 use crate::raid::SkipList;
+use crate::tools::{mdadm, DevPath};
 use crate::Machine;
 use hwmgr::{AgentError, BlockDevice, Cancel, ErrorKind, Result, StepCall};
 use serde_json::Value;
@@ -25,7 +26,7 @@ pub fn erase_devices(m: &Machine, call: &StepCall, opts: &EraseOptions) -> Resul
     let node = NodeOptions::from_call(call)?;
     let skip = SkipList::from_node(&call.node, ErrorKind::BlockDeviceEraseError)?;
     // Arrays must be assembled to be recognised as kept (the ramdisk has no udev to do it).
-    if let Err(e) = m.runner.run(&tools::mdadm_assemble_scan()) {
+    if let Err(e) = m.run(&mdadm::assemble_scan()) {
         tracing::info!("{e} (ignored: nothing to assemble)");
     }
     let (devices, md) = super::live_devices(m);
@@ -152,11 +153,11 @@ fn check_safety(
 fn stop_arrays(m: &Machine, sel: &Selection, plans: Vec<Plan>) -> (Vec<Plan>, Vec<(Plan, String)>) {
     let mut blocked: Vec<(String, String)> = Vec::new();
     for md in &sel.stop_arrays {
-        let Ok(path) = m.host.device(md) else {
+        let Ok(path) = DevPath::new(md) else {
             continue;
         };
         tracing::info!("stopping {md}: it is not kept, its member disks are erased whole");
-        if let Err(e) = m.runner.run(&tools::mdadm_stop(&path.to_string_lossy())) {
+        if let Err(e) = m.run(&mdadm::stop(&path)) {
             blocked.push((md.clone(), e.to_string()));
         }
     }

@@ -278,7 +278,7 @@ fn nvme_format(m: &Machine, plan: &Plan, ses: u8, p: &Progress) -> Result<Value,
     let before = hardware_samples(plan)?;
     p.stage(format!("nvme format ({})", nvme::ses_name(ses)), 0);
     let started = Instant::now();
-    nvme::format(m.runner.as_ref(), &plan.path, ses).map_err(|(_, why)| why)?;
+    nvme::format(m, &plan.dev, ses).map_err(|(_, why)| why)?;
     let seconds = started.elapsed().as_secs_f64();
     let verification = check_changed(plan, &before, "NVMe format")?;
     Ok(json!({
@@ -300,7 +300,7 @@ fn ata_erase(
     let before = hardware_samples(plan)?;
     p.stage("ATA secure erase", 0);
     let started = Instant::now();
-    let done = ata::secure_erase(m.runner.as_ref(), &plan.path, sec)?;
+    let done = ata::secure_erase(m, &plan.dev, sec)?;
     let seconds = started.elapsed().as_secs_f64();
     let verification = check_changed(plan, &before, "ATA secure erase")?;
     Ok(json!({
@@ -453,6 +453,7 @@ mod tests {
                 },
                 disk: name.into(),
             },
+            dev: crate::tools::DevPath::new(name).unwrap(),
             path: name.into(),
             method: Method::Overwrite,
             notes: vec![],

@@ -12,6 +12,7 @@ use super::metadata::{destroy_disk_metadata, erasable_devices};
 use super::nvme::{self, NvmeVerdict};
 use super::options::NodeOptions;
 use super::EraseOptions;
+use crate::tools::DevPath;
 use crate::Machine;
 use hwmgr::{AgentError, BlockDevice, ErrorKind, Result, StepCall};
 use serde_json::{Map, Value};
@@ -82,22 +83,10 @@ fn try_format(
     devices: &[BlockDevice],
     selected: &[&BlockDevice],
 ) -> std::result::Result<String, String> {
-    let path = m.host.device(&d.name).map_err(|e| e.details)?;
-    let path = path.to_string_lossy().into_owned();
-    let ctrl = d.kname.rfind('n').map_or("", |i| &d.kname[..=i]);
-    let others: Vec<String> = devices
-        .iter()
-        .filter(|o| !o.is_partition() && o.kname != d.kname)
-        .filter(|o| {
-            o.kname
-                .strip_prefix(ctrl)
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .filter(|o| !selected.iter().any(|s| s.name == o.name))
-        .map(|o| o.name.clone())
-        .collect();
-    match nvme::probe(m.runner.as_ref(), &path, &others) {
-        NvmeVerdict::Format { ses } => nvme::format(m.runner.as_ref(), &path, ses)
+    let dev = DevPath::new(&d.name).map_err(|e| e.details)?;
+    let others = nvme::other_namespaces(d, devices, |n| selected.iter().any(|s| s.name == n));
+    match nvme::probe(m, &dev, &others) {
+        NvmeVerdict::Format { ses } => nvme::format(m, &dev, ses)
             .map(|()| format!("nvme format ({})", nvme::ses_name(ses)))
             .map_err(|(_, why)| why),
         NvmeVerdict::Unsupported(why) | NvmeVerdict::WouldReachOthers(why) => {
@@ -165,7 +154,7 @@ mod tests {
         .fail(&["nvme", "format"], 1, "NVMe status: Invalid Format")
         .fail(&["sgdisk", "-Z", "/fake/dev/nvme0n1"], 2, "Problem opening");
         let e = run(&r, json!({})).unwrap_err();
-        assert!(e.details.starts_with("Failed to conduct an express erase on the device(s): /dev/nvme0n1: secure erase failed: NVMe format (user-data erase) of /fake/dev/nvme0n1 failed"), "{}", e.details);
+        assert!(e.details.starts_with("Failed to conduct an express erase on the device(s): /dev/nvme0n1: secure erase failed: NVMe format (user-data erase) of /dev/nvme0n1 failed"), "{}", e.details);
         assert!(
             e.details.contains("the metadata erase failed too"),
             "{}",

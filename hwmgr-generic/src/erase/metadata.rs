@@ -29,9 +29,10 @@
 use super::safety::{self, guard_enabled};
 use super::EraseOptions;
 use crate::raid::SkipList;
+use crate::tools::{blockdev, dd, sgdisk, wipefs, DevPath, ToolCmd};
 use crate::Machine;
-use blockdev::{BlockDevice, DevType};
-use hwmgr::{command_error, AgentError, Cmd, ErrorKind, Result, StepCall};
+use ::blockdev::{BlockDevice, DevType};
+use hwmgr::{command_error, AgentError, ErrorKind, Result, StepCall};
 use serde_json::Value;
 
 /// `deploy.erase_devices_metadata` on the live machine.
@@ -170,18 +171,13 @@ pub(super) fn erasable_devices<'a>(
 
 /// Wipes the signatures and both GPT areas of one device.
 pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), String> {
-    let path = m.host.device(dev).map_err(|e| e.details)?;
-    let path = path.to_string_lossy().into_owned();
-    let run = |cmd: Cmd, what: &str| {
-        m.runner
-            .run(&cmd)
+    let dev = DevPath::new(dev).map_err(|e| e.details)?;
+    let run = |cmd: ToolCmd, what: &str| {
+        m.run(&cmd)
             .map_err(|e| command_error(ErrorKind::BlockDeviceEraseError, what, &e).details)
     };
-    let forced = Cmd::new("wipefs").args(["--force", "--all", &path]);
-    if let Err(e) = m.runner.run(&forced) {
-        let unsupported =
-            e.stderr.contains("unrecognized option") || e.stderr.contains("invalid option");
-        if !unsupported {
+    if let Err(e) = m.run(&wipefs::all(&dev)) {
+        if !wipefs::force_unsupported(&e.stderr) {
             return Err(command_error(
                 ErrorKind::BlockDeviceEraseError,
                 "wiping signatures failed",
@@ -189,12 +185,9 @@ pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), 
             )
             .details);
         }
-        run(
-            Cmd::new("wipefs").args(["--all", &path]),
-            "wiping signatures failed",
-        )?;
+        run(wipefs::all_unforced(&dev), "wiping signatures failed")?;
     }
-    let number = |cmd: Cmd, what: &str| -> std::result::Result<u64, String> {
+    let number = |cmd: ToolCmd, what: &str| -> std::result::Result<u64, String> {
         let out = run(cmd, what)?;
         out.stdout
             .trim()
@@ -202,39 +195,26 @@ pub fn destroy_disk_metadata(m: &Machine, dev: &str) -> std::result::Result<(), 
             .map_err(|_| format!("{what}: unexpected output {:?}", out.stdout.trim()))
     };
     let ss = number(
-        Cmd::new("blockdev").args(["--getss", &path]),
+        blockdev::sector_size(&dev),
         "reading the sector size failed",
     )?;
-    let size = number(
-        Cmd::new("blockdev").args(["--getsize64", &path]),
-        "reading the size failed",
-    )?;
+    let size = number(blockdev::size_bytes(&dev), "reading the size failed")?;
     if ss == 0 {
         return Err(format!("{dev} reports a sector size of 0"));
     }
     let sectors = size / ss;
     let count = (if ss == 512 { 33 } else { 5 }).min(sectors);
     if count > 0 {
-        let dd = |seek: Option<u64>| {
-            let mut c = Cmd::new("dd").args([
-                format!("bs={ss}"),
-                "if=/dev/zero".into(),
-                format!("of={path}"),
-                format!("count={count}"),
-                "oflag=direct".into(),
-            ]);
-            if let Some(s) = seek {
-                c = c.arg(format!("seek={s}"));
-            }
-            c
-        };
-        run(dd(None), "zeroing the primary GPT failed")?;
-        run(dd(Some(sectors - count)), "zeroing the backup GPT failed")?;
+        run(
+            dd::zero(&dev, ss, count, None),
+            "zeroing the primary GPT failed",
+        )?;
+        run(
+            dd::zero(&dev, ss, count, Some(sectors - count)),
+            "zeroing the backup GPT failed",
+        )?;
     }
-    run(
-        Cmd::new("sgdisk").args(["-Z", &path]),
-        "zapping the GPT failed",
-    )?;
+    run(sgdisk::zap(&dev), "zapping the GPT failed")?;
     Ok(())
 }
 

@@ -7,11 +7,13 @@
 //!
 //! * [`devices`]: `erase_devices`, from selection to result.
 //! * [`select`]: which devices are written (our RAID rule, read-only, skip lists).
-//! * [`safety`]: the special-filesystem check (GPFS, VMFS, gfs2) and lsblk facts.
+//! * [`safety`]: the special-filesystem check (GPFS, VMFS, gfs2) and what lsblk and blkid
+//!   say about a device.
 //! * [`options`]: the node options from `driver_internal_info`, parsed strictly.
 //! * [`plan`]: the per-device decision tree (NVMe format, ATA secure erase, overwrite),
 //!   made before anything is written; [`nvme`] and [`ata`] hold the probes, parsers and
-//!   the tools' state machines; [`tools`] every command line.
+//!   the tools' state machines. Every command line comes from the generic manager's table
+//!   of programs (`crate::tools`: `drive.rs` for nvme, hdparm, smartctl and blkid).
 //! * [`engine`]: all devices in parallel, progress, cancellation, per-device results;
 //!   [`writer`] the direct-I/O overwrite and its verification; [`progress`] the log lines.
 //! * [`metadata`], [`express`], [`pstore`]: the other three steps.
@@ -79,7 +81,6 @@ pub mod progress;
 pub mod pstore;
 pub mod safety;
 pub mod select;
-pub mod tools;
 pub mod writer;
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 //!   namespace's contents are undefined (partly erased) and must be erased again.
 //! * Only whole namespaces are formatted, never through a partition device.
 
-use super::tools;
-use hwmgr::Runner;
+use crate::tools::{nvme, DevPath};
+use crate::Machine;
+use hwmgr::BlockDevice;
 use serde_json::Value;
 
 /// OACS bit 1: Format NVM supported.
@@ -71,6 +72,28 @@ impl NvmeCaps {
     }
 }
 
+/// The other namespaces of `ns`'s controller (`nvme0n1` → `nvme0n*`) in `all` that are
+/// not being erased (`erased` says which are).
+pub fn other_namespaces(
+    ns: &BlockDevice,
+    all: &[BlockDevice],
+    erased: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let Some(ctrl) = ns.kname.rfind('n').map(|i| &ns.kname[..=i]) else {
+        return Vec::new();
+    };
+    all.iter()
+        .filter(|d| d.kname != ns.kname && !d.is_partition())
+        .filter(|d| {
+            d.kname
+                .strip_prefix(ctrl)
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter(|d| !erased(&d.name))
+        .map(|d| d.name.clone())
+        .collect()
+}
+
 /// The human name of a Secure Erase Setting, for logs and results.
 pub fn ses_name(ses: u8) -> &'static str {
     match ses {
@@ -93,8 +116,8 @@ pub enum NvmeVerdict {
 
 /// `nvme id-ctrl`; `others_kept` lists this controller's namespaces that are not being
 /// erased.
-pub fn probe(runner: &dyn Runner, dev: &str, others_kept: &[String]) -> NvmeVerdict {
-    let caps = match runner.run(&tools::nvme_id_ctrl(dev)) {
+pub fn probe(m: &Machine, dev: &DevPath, others_kept: &[String]) -> NvmeVerdict {
+    let caps = match m.run(&nvme::id_ctrl(dev)) {
         Ok(out) => NvmeCaps::parse(&out.stdout),
         Err(e) => Err(format!("reading the NVMe capabilities failed: {e}")),
     };
@@ -120,10 +143,10 @@ pub fn probe(runner: &dyn Runner, dev: &str, others_kept: &[String]) -> NvmeVerd
 }
 
 /// Runs the format; `Err` says the namespace may be left partly formatted.
-pub fn format(runner: &dyn Runner, dev: &str, ses: u8) -> Result<(), (String, String)> {
-    let cmd = tools::nvme_format(dev, ses);
+pub fn format(m: &Machine, dev: &DevPath, ses: u8) -> Result<(), (String, String)> {
+    let cmd = nvme::format(dev, ses);
     tracing::info!("NVMe format of {dev} ({}) started", ses_name(ses));
-    runner.run(&cmd).map(|_| ()).map_err(|e| {
+    m.run(&cmd).map(|_| ()).map_err(|e| {
         (
             cmd.to_string(),
             format!(
@@ -139,14 +162,17 @@ pub fn format(runner: &dyn Runner, dev: &str, ses: u8) -> Result<(), (String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::erase::testutil::fixture;
-    use hwmgr::RecordingRunner;
+    use crate::erase::testutil::{fixture, machine};
+
+    fn ns() -> DevPath {
+        DevPath::new("/dev/nvme0n1").unwrap()
+    }
 
     fn verdict(file: &str, others: &[String]) -> NvmeVerdict {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["nvme", "id-ctrl"], &fixture(file));
-        let v = probe(&r, "/dev/nvme0n1", others);
-        assert_eq!(r.lines(), vec!["nvme id-ctrl /dev/nvme0n1 -o json"]);
+        let v = probe(&m, &ns(), others);
+        assert_eq!(r.lines(), vec!["nvme id-ctrl /fake/dev/nvme0n1 -o json"]);
         v
     }
 
@@ -178,29 +204,42 @@ mod tests {
         let mut j: Value =
             serde_json::from_str(&fixture("nvme-id-ctrl-sn730-crypto.json")).unwrap();
         j["fna"] = 5.into();
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.on(&["nvme", "id-ctrl"], &j.to_string());
         let kept = vec!["/dev/nvme0n2".to_string()];
         assert!(matches!(
-            probe(&r, "/dev/nvme0n1", &kept),
+            probe(&m, &ns(), &kept),
             NvmeVerdict::WouldReachOthers(w) if w.contains("/dev/nvme0n2 must not be erased")
         ));
+        assert_eq!(probe(&m, &ns(), &[]), NvmeVerdict::Format { ses: 2 });
+    }
+
+    #[test]
+    fn namespaces_of_the_same_controller_are_siblings() {
+        use crate::erase::testutil::disk;
+        let all = [
+            disk("nvme0n1", &[]),
+            disk("nvme0n2", &[]),
+            disk("nvme1n1", &[]),
+            disk("nvme0n10", &[]),
+        ];
         assert_eq!(
-            probe(&r, "/dev/nvme0n1", &[]),
-            NvmeVerdict::Format { ses: 2 }
+            other_namespaces(&all[0], &all, |n| n == "/dev/nvme0n1"),
+            vec!["/dev/nvme0n2", "/dev/nvme0n10"]
         );
+        assert!(other_namespaces(&all[0], &all, |_| true).is_empty());
     }
 
     #[test]
     fn unreadable_capabilities_are_unsupported() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.fail(
             &["nvme", "id-ctrl"],
             1,
             "identify controller: Invalid argument",
         );
         assert!(matches!(
-            probe(&r, "/dev/nvme0n1", &[]),
+            probe(&m, &ns(), &[]),
             NvmeVerdict::Unsupported(w) if w.contains("exited with code 1; stderr: identify controller")
         ));
         assert!(NvmeCaps::parse("{}").is_err());
@@ -209,9 +248,9 @@ mod tests {
 
     #[test]
     fn a_failed_format_says_the_namespace_may_be_half_formatted() {
-        let r = RecordingRunner::new();
+        let (m, r) = machine();
         r.fail(&["nvme", "format"], 1, "NVMe status: Format In Progress");
-        let (cmd, why) = format(&r, "/dev/nvme0n1", 1).unwrap_err();
+        let (cmd, why) = format(&m, &ns(), 1).unwrap_err();
         assert_eq!(cmd, "nvme format /dev/nvme0n1 -s 1 -f");
         assert!(
             why.contains("contents are undefined (possibly only partly erased)"),

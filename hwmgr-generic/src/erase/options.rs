@@ -5,11 +5,11 @@
 //!
 //! IPA reads them with `info.get(key, default)` and Python truthiness, so a string
 //! `"False"` would count as true and a string iteration count would crash `shred`. We parse
-//! them strictly (booleans as oslo's `bool_from_string`, counts as integers) and refuse a
-//! malformed value with an `InvalidCommandParamsError` naming the option, before anything
-//! is touched.
+//! them strictly (booleans with the one oslo parser, [`hwmgr::boolean`]; counts as
+//! integers) and refuse a malformed value with an `InvalidCommandParamsError` naming the
+//! option, before anything is touched.
 
-use hwmgr::{AgentError, ErrorKind, Result, StepCall};
+use hwmgr::{boolean, AgentError, ErrorKind, Result, StepCall};
 use serde_json::Value;
 
 /// What the conductor asked for, with IPA's defaults for absent keys.
@@ -98,21 +98,10 @@ fn malformed(key: &str, v: &Value, expected: &str) -> AgentError {
     )
 }
 
-/// oslo.utils `strutils.bool_from_string(strict=True)`: true/false, on/off, yes/no, y/n,
-/// t/f, 1/0 in any case; JSON booleans and the integers 0 and 1.
-// TODO(steps): replace with the shared oslo boolean parser when it lands in main.
-pub fn parse_bool(key: &str, v: &Value) -> Result<bool> {
-    let text = match v {
-        Value::Bool(b) => return Ok(*b),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_ascii_lowercase(),
-        _ => String::new(),
-    };
-    match text.as_str() {
-        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
-        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
-        _ => Err(malformed(key, v, "a boolean (true/false)")),
-    }
+/// oslo's strict boolean ([`hwmgr::boolean`]), naming the option when it is not one.
+fn parse_bool(key: &str, v: &Value) -> Result<bool> {
+    boolean::parse(v)
+        .ok_or_else(|| malformed(key, v, &format!("a boolean ({})", boolean::accepted())))
 }
 
 /// An integer ≥ `min` (a JSON number or a decimal string).

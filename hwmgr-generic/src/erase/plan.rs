@@ -18,6 +18,7 @@ use super::ata::{self, AtaSecurity, AtaVerdict};
 use super::nvme::{self, NvmeVerdict};
 use super::options::NodeOptions;
 use super::select::Target;
+use crate::tools::DevPath;
 use crate::Machine;
 use hwmgr::BlockDevice;
 
@@ -36,7 +37,9 @@ pub enum Method {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: Target,
-    /// The path tools and the writer open (under the host root).
+    /// The device, for the tools.
+    pub dev: DevPath,
+    /// The path the writer opens (the device under the host root).
     pub path: String,
     pub method: Method,
     /// Why a hardware erase is not used, or what the fallback will be.
@@ -45,23 +48,6 @@ pub struct Plan {
 
 const CONTINUE_HINT: &str = "set agent_continue_if_secure_erase_failed \
     ([deploy]continue_if_disk_secure_erase_fails in ironic.conf) to overwrite such devices instead";
-
-/// This controller's other namespaces that are not being erased (`nvme0n1` → `nvme0n*`).
-fn other_namespaces(t: &Target, all: &[BlockDevice], targets: &[Target]) -> Vec<String> {
-    let Some(ctrl) = t.dev.kname.rfind('n').map(|i| &t.dev.kname[..=i]) else {
-        return Vec::new();
-    };
-    all.iter()
-        .filter(|d| d.kname != t.dev.kname && !d.is_partition())
-        .filter(|d| {
-            d.kname
-                .strip_prefix(ctrl)
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .filter(|d| !targets.iter().any(|x| x.name() == d.name))
-        .map(|d| d.name.clone())
-        .collect()
-}
 
 /// Decides every device. `Err` lists the devices that cannot be erased as asked (nothing
 /// has been written then).
@@ -74,8 +60,8 @@ pub fn plan_all(
     let mut plans = Vec::new();
     let mut refused = Vec::new();
     for t in targets {
-        let path = match m.host.device(t.name()) {
-            Ok(p) => p.to_string_lossy().into_owned(),
+        let dev = match DevPath::new(t.name()) {
+            Ok(d) => d,
             Err(e) => {
                 refused.push(format!("{}: {}", t.name(), e.details));
                 continue;
@@ -83,12 +69,18 @@ pub fn plan_all(
         };
         let mut plan = Plan {
             target: t.clone(),
-            path,
+            path: m.host.path(dev.as_str()).to_string_lossy().into_owned(),
+            dev,
             method: Method::Overwrite,
             notes: Vec::new(),
         };
         let decided = if t.nvme_namespace() && opts.nvme_secure_erase {
-            decide_nvme(m, &mut plan, &other_namespaces(t, all, targets), opts)
+            decide_nvme(
+                m,
+                &mut plan,
+                &nvme::other_namespaces(&t.dev, all, |n| targets.iter().any(|x| x.name() == n)),
+                opts,
+            )
         } else if t.whole_disk() && !t.nvme_namespace() && opts.ata_secure_erase {
             decide_ata(m, &mut plan, opts)
         } else {
@@ -113,7 +105,7 @@ fn decide_nvme(
     opts: &NodeOptions,
 ) -> Result<(), String> {
     let dev = plan.target.name().to_string();
-    match nvme::probe(m.runner.as_ref(), &plan.path, others_kept) {
+    match nvme::probe(m, &plan.dev, others_kept) {
         NvmeVerdict::Format { ses } => plan.method = Method::NvmeFormat { ses },
         NvmeVerdict::WouldReachOthers(why) => {
             plan.notes.push(format!("NVMe format not used: {why}"));
@@ -134,7 +126,7 @@ fn decide_nvme(
 
 fn decide_ata(m: &Machine, plan: &mut Plan, opts: &NodeOptions) -> Result<(), String> {
     let dev = plan.target.name().to_string();
-    match ata::probe(m.runner.as_ref(), &plan.path) {
+    match ata::probe(m, &plan.dev) {
         AtaVerdict::Erase(sec) => plan.method = Method::AtaSecureErase(sec),
         AtaVerdict::NotSupported(why) => {
             plan.notes.push(format!("no ATA secure erase: {why}"));
@@ -264,21 +256,5 @@ mod tests {
         let plans = run(&r, &["nvme0n1", "sda"], &opts).unwrap();
         assert!(plans.iter().all(|p| p.method == Method::Overwrite));
         assert!(plans[1].notes[0].contains("frozen"));
-    }
-
-    #[test]
-    fn namespaces_of_the_same_controller_are_siblings() {
-        let ts = [
-            target("nvme0n1"),
-            target("nvme0n2"),
-            target("nvme1n1"),
-            target("nvme0n10"),
-        ];
-        let all: Vec<BlockDevice> = ts.iter().map(|t| t.dev.clone()).collect();
-        assert_eq!(
-            other_namespaces(&ts[0], &all, &ts[..1]),
-            vec!["/dev/nvme0n2", "/dev/nvme0n10"]
-        );
-        assert!(other_namespaces(&ts[0], &all, &ts).is_empty());
     }
 }

@@ -14,7 +14,7 @@
 //! `guard-special-filesystems` is false or `driver_internal_info.wipe_special_filesystems`
 //! is false.
 
-use super::tools;
+use crate::tools::{blkid, lsblk, DevPath};
 use crate::Machine;
 use hwmgr::{AgentError, ErrorKind, StepCall};
 use serde_json::Value;
@@ -108,22 +108,13 @@ fn push_unique(v: &mut Vec<String>, s: &str) {
 
 /// Probes a device (`dev`: `/dev/<name>`) and its `partitions` with lsblk and blkid.
 pub fn device_facts(m: &Machine, dev: &str, partitions: &[String]) -> Result<DeviceFacts, String> {
-    let path = |d: &str| {
-        m.host
-            .device(d)
-            .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|e| e.details)
-    };
+    let path = |d: &str| DevPath::new(d).map_err(|e| e.details);
     let out = m
-        .runner
-        .run(&tools::lsblk_ids(&path(dev)?))
+        .run(&lsblk::signatures(&path(dev)?))
         .map_err(|e| e.to_string())?;
     let mut facts = parse_lsblk(&out.stdout)?;
     for d in std::iter::once(dev).chain(partitions.iter().map(String::as_str)) {
-        let out = m
-            .runner
-            .run(&tools::blkid_probe(&path(d)?))
-            .map_err(|e| e.to_string())?;
+        let out = m.run(&blkid::probe(&path(d)?)).map_err(|e| e.to_string())?;
         parse_blkid(&out.stdout, &mut facts);
     }
     Ok(facts)

@@ -22,8 +22,9 @@
 use super::metadata::virtual_media;
 use crate::raid::mdadm::{parse_detail, parse_examine};
 use crate::raid::SkipList;
+use crate::tools::{mdadm, DevPath};
 use crate::Machine;
-use hwmgr::{BlockDevice, Cmd, DevType};
+use hwmgr::{BlockDevice, DevType};
 
 /// A device the overwrite (or a hardware erase) will run on.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,10 +77,10 @@ fn array_is_kept(m: &Machine, md: &BlockDevice, skip: &SkipList) -> bool {
     if skip.keeps_volume(md.md_name.as_deref()) {
         return true;
     }
-    let Ok(path) = m.host.device(&md.name) else {
+    let Ok(path) = DevPath::new(&md.name) else {
         return false;
     };
-    let detail = m.runner.run(&Cmd::new("mdadm").arg("--detail").arg(path));
+    let detail = m.run(&mdadm::detail(&path));
     detail.is_ok_and(|o| skip.keeps_volume(parse_detail(&o.stdout).name.as_deref()))
 }
 
@@ -109,14 +110,10 @@ fn unassembled_kept_member(m: &Machine, dev: &str, skip: &SkipList) -> bool {
     if skip.volume_names.is_empty() {
         return false;
     }
-    let Ok(path) = m.host.device(dev) else {
+    let Ok(path) = DevPath::new(dev) else {
         return false;
     };
-    let examine = Cmd::new("mdadm")
-        .arg("--examine")
-        .arg(path)
-        .ok_codes(&[0, 1]);
-    m.runner.run(&examine).is_ok_and(|o| {
+    m.run(&mdadm::examine(&path)).is_ok_and(|o| {
         parse_examine(&o.stdout).is_some_and(|sb| skip.keeps_volume(sb.name.as_deref()))
     })
 }

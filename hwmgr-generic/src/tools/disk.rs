@@ -205,12 +205,16 @@ pub mod lsblk {
     //! `lsblk` (util-linux).
     use crate::tools::{DevPath, Program, ToolCmd};
 
-    /// The identifiers that tell a RAID member or a shared file system, for the device and
-    /// its children, as JSON (IPA's safety check before an erase:
-    /// `hardware.py: safety_check_block_device`).
+    /// The identifiers that tell a RAID member, a shared file system or the virtual-media
+    /// label, for the device and its children, as JSON (IPA's safety check before an erase,
+    /// `hardware.py: safety_check_block_device`, plus FSTYPE and LABEL).
     pub fn signatures(dev: &DevPath) -> ToolCmd {
         ToolCmd::new(Program::Lsblk)
-            .texts(["-bia", "--json", "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE"])
+            .texts([
+                "-bia",
+                "--json",
+                "-oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL",
+            ])
             .device(dev)
     }
 
@@ -271,7 +275,7 @@ mod tests {
                 "blockdev --getss /dev/sda",
                 "blockdev --getsize64 /dev/sda",
                 "udevadm settle",
-                "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE /dev/sda",
+                "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL /dev/sda",
             ]
         );
         assert!(wipefs::force_unsupported(

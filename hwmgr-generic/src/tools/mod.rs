@@ -11,12 +11,15 @@
 //! one.
 
 pub mod disk;
+pub mod drive;
 pub mod mdadm;
 
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
+pub use drive::{blkid, hdparm, nvme, smartctl};
 
 use hwmgr::{Cmd, Host};
 use std::fmt;
+use std::time::Duration;
 
 /// A program the generic manager runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,10 +33,14 @@ pub enum Program {
     Dd,
     Udevadm,
     Lsblk,
+    Blkid,
+    Nvme,
+    Hdparm,
+    Smartctl,
 }
 
 impl Program {
-    pub const ALL: [Program; 9] = [
+    pub const ALL: [Program; 13] = [
         Program::Mdadm,
         Program::Parted,
         Program::Sgdisk,
@@ -43,6 +50,10 @@ impl Program {
         Program::Dd,
         Program::Udevadm,
         Program::Lsblk,
+        Program::Blkid,
+        Program::Nvme,
+        Program::Hdparm,
+        Program::Smartctl,
     ];
 
     /// The executable's name, looked up on PATH by the runner.
@@ -57,6 +68,10 @@ impl Program {
             Program::Dd => "dd",
             Program::Udevadm => "udevadm",
             Program::Lsblk => "lsblk",
+            Program::Blkid => "blkid",
+            Program::Nvme => "nvme",
+            Program::Hdparm => "hdparm",
+            Program::Smartctl => "smartctl",
         }
     }
 
@@ -71,7 +86,14 @@ impl Program {
             Program::Mdadm => "mdadm",
             Program::Parted => "parted",
             Program::Sgdisk => "gdisk",
-            Program::Wipefs | Program::Partx | Program::Blockdev | Program::Lsblk => "util-linux",
+            Program::Wipefs
+            | Program::Partx
+            | Program::Blockdev
+            | Program::Lsblk
+            | Program::Blkid => "util-linux",
+            Program::Nvme => "nvme-cli",
+            Program::Hdparm => "hdparm",
+            Program::Smartctl => "smartmontools",
             Program::Dd => "coreutils",
             Program::Udevadm => "udev",
         }
@@ -170,6 +192,8 @@ pub struct ToolCmd {
     program: Program,
     args: Vec<Arg>,
     ok_codes: &'static [i32],
+    /// `None`: the runner's default.
+    timeout: Option<Duration>,
 }
 
 impl ToolCmd {
@@ -178,6 +202,7 @@ impl ToolCmd {
             program,
             args: Vec::new(),
             ok_codes: &[0],
+            timeout: None,
         }
     }
 
@@ -208,6 +233,12 @@ impl ToolCmd {
         self
     }
 
+    /// How long the program may run (a drive's secure erase takes hours, a probe seconds).
+    fn timeout(mut self, t: Duration) -> ToolCmd {
+        self.timeout = Some(t);
+        self
+    }
+
     pub fn program(&self) -> Program {
         self.program
     }
@@ -229,9 +260,13 @@ impl ToolCmd {
     /// other argument unchanged.
     pub fn resolve(&self, host: &Host) -> Cmd {
         let argv = self.render(|p| host.path(p.as_str()).to_string_lossy().into_owned());
-        Cmd::new(self.program.name())
+        let cmd = Cmd::new(self.program.name())
             .args(&argv[1..])
-            .ok_codes(self.ok_codes)
+            .ok_codes(self.ok_codes);
+        match self.timeout {
+            Some(t) => cmd.timeout(t),
+            None => cmd,
+        }
     }
 
     fn render(&self, device: impl Fn(&DevPath) -> String) -> Vec<String> {
