@@ -141,8 +141,8 @@ fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
     let generic = generic_manager_line(bare.path());
     assert!(
         generic.contains(
-            "not installed here: deploy.erase_devices_metadata needs lsblk (Debian package \
-             util-linux) and wipefs (Debian package util-linux)"
+            "deploy.erase_devices_metadata needs lsblk (Debian package util-linux) and blkid \
+             (Debian package util-linux) and wipefs (Debian package util-linux)"
         ),
         "{generic}"
     );
@@ -150,10 +150,11 @@ fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
         generic.contains("raid.create_configuration needs mdadm (Debian package mdadm) and parted"),
         "{generic}"
     );
-    // Every program there but dd: only the erase step is named.
+    // Every program there but dd: only the erase steps that run dd are named.
     let m = bare_machine();
     for p in [
-        "mdadm", "parted", "sgdisk", "wipefs", "partx", "blockdev", "udevadm", "lsblk",
+        "mdadm", "parted", "sgdisk", "wipefs", "partx", "blockdev", "udevadm", "lsblk", "blkid",
+        "nvme", "hdparm",
     ] {
         write_script(&m.path().join("usr/sbin"), p, "exit 0");
     }
@@ -161,7 +162,7 @@ fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
     assert!(
         generic.ends_with(
             "(not installed here: deploy.erase_devices_metadata needs dd (Debian package \
-             coreutils))"
+             coreutils), deploy.erase_devices_express needs dd (Debian package coreutils))"
         ),
         "{generic}"
     );
