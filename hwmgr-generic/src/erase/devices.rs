@@ -13,7 +13,8 @@ use super::EraseOptions;
 use crate::raid::SkipList;
 use crate::tools::{mdadm, DevPath};
 use crate::Machine;
-use hwmgr::{AgentError, BlockDevice, Cancel, ErrorKind, Result, StepCall};
+use ::blockdev::BlockDevice;
+use hwmgr::{AgentError, Cancel, ErrorKind, Result, StepCall};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -164,7 +165,7 @@ fn stop_arrays(m: &Machine, sel: &Selection, plans: Vec<Plan>) -> (Vec<Plan>, Ve
     if blocked.is_empty() {
         return (plans, Vec::new());
     }
-    let arrays = hwmgr::blockdev::list_md_arrays(&m.host);
+    let arrays = ::blockdev::list_md_arrays(&m.host);
     let members_of = |md: &str| {
         arrays
             .iter()
@@ -205,10 +206,12 @@ fn reread_erased_disks(m: &Machine, plans: &[Plan], outcomes: &[engine::Outcome]
 mod tests {
     use super::*;
     use crate::erase::testutil::fixture;
-    use hwmgr::{Cmd, CmdOutput, CommandError, DevType, Host, RecordingRunner, Runner, StepKind};
+    use ::blockdev::DevType;
+    use hwmgr::{Cmd, CmdOutput, CommandError, Host, Runner, StepKind};
     use serde_json::json;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     const SIZE: usize = 1 << 20;
 

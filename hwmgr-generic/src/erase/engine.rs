@@ -407,7 +407,7 @@ pub fn summarize(
 mod tests {
     use super::*;
     use crate::erase::select::Target;
-    use hwmgr::BlockDevice;
+    use ::blockdev::BlockDevice;
 
     #[test]
     fn concurrency_is_bounded_and_order_kept() {

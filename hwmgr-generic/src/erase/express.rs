@@ -14,7 +14,8 @@ use super::options::NodeOptions;
 use super::EraseOptions;
 use crate::tools::DevPath;
 use crate::Machine;
-use hwmgr::{AgentError, BlockDevice, ErrorKind, Result, StepCall};
+use ::blockdev::BlockDevice;
+use hwmgr::{AgentError, ErrorKind, Result, StepCall};
 use serde_json::{Map, Value};
 
 /// `deploy.erase_devices_express` on the live machine.
@@ -99,9 +100,10 @@ fn try_format(
 mod tests {
     use super::*;
     use crate::erase::testutil::{disk, fixture};
-    use hwmgr::{Host, RecordingRunner, StepKind};
+    use hwmgr::{Host, StepKind};
     use serde_json::json;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     fn run(r: &RecordingRunner, info: Value) -> Result<Value> {
         r.on(&["lsblk"], r#"{"blockdevices": [{"fstype": null}]}"#)

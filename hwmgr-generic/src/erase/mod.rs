@@ -93,10 +93,12 @@ pub use options::NodeOptions;
 pub use pstore::erase_pstore;
 
 /// The machine's disks with their partitions, and every md array (inactive ones too).
-fn live_devices(m: &crate::Machine) -> (Vec<hwmgr::BlockDevice>, Vec<hwmgr::BlockDevice>) {
+fn live_devices(
+    m: &crate::Machine,
+) -> (Vec<::blockdev::BlockDevice>, Vec<::blockdev::BlockDevice>) {
     (
-        hwmgr::list_block_devices(&m.host, true),
-        hwmgr::blockdev::list_md_arrays(&m.host),
+        ::blockdev::list_block_devices(&m.host, true),
+        ::blockdev::list_md_arrays(&m.host),
     )
 }
 

@@ -15,7 +15,7 @@
 
 use crate::tools::{nvme, DevPath};
 use crate::Machine;
-use hwmgr::BlockDevice;
+use ::blockdev::BlockDevice;
 use serde_json::Value;
 
 /// OACS bit 1: Format NVM supported.

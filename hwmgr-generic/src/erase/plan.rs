@@ -20,7 +20,7 @@ use super::options::NodeOptions;
 use super::select::Target;
 use crate::tools::DevPath;
 use crate::Machine;
-use hwmgr::BlockDevice;
+use ::blockdev::BlockDevice;
 
 /// How one device will be erased.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +152,10 @@ fn decide_ata(m: &Machine, plan: &mut Plan, opts: &NodeOptions) -> Result<(), St
 mod tests {
     use super::*;
     use crate::erase::testutil::fixture;
-    use hwmgr::{DevType, Host, RecordingRunner};
+    use ::blockdev::DevType;
+    use hwmgr::Host;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     fn target(name: &str) -> Target {
         Target {

@@ -55,8 +55,9 @@ pub fn erase_pstore(m: &Machine) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hwmgr::{Host, RecordingRunner};
+    use hwmgr::Host;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     #[test]
     fn deletes_the_records_of_the_mounted_pstore() {

@@ -191,7 +191,8 @@ mod tests {
 
     #[test]
     fn device_facts_probe_the_disk_and_each_partition() {
-        use hwmgr::{Host, RecordingRunner};
+        use hwmgr::Host;
+        use testkit::RecordingRunner;
         let r = RecordingRunner::new();
         r.on(
             &["lsblk"],

@@ -24,7 +24,7 @@ use crate::raid::mdadm::{parse_detail, parse_examine};
 use crate::raid::SkipList;
 use crate::tools::{mdadm, DevPath};
 use crate::Machine;
-use hwmgr::{BlockDevice, DevType};
+use ::blockdev::{BlockDevice, DevType};
 
 /// A device the overwrite (or a hardware erase) will run on.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +197,7 @@ pub fn select(
             if kept_parts.iter().any(|(k, _)| k == p) {
                 continue;
             }
-            if let Some(pd) = hwmgr::blockdev::find_by_name(devices, p) {
+            if let Some(pd) = ::blockdev::find_by_name(devices, p) {
                 sel.targets.push(Target {
                     dev: pd.clone(),
                     disk: name.clone(),
@@ -223,9 +223,10 @@ pub fn select(
 mod tests {
     use super::*;
     use crate::erase::testutil::{disk, machine, part};
-    use hwmgr::{Host, RecordingRunner};
+    use hwmgr::Host;
     use serde_json::json;
     use std::sync::Arc;
+    use testkit::RecordingRunner;
 
     fn md(name: &str, volume: &str, members: &[&str]) -> BlockDevice {
         BlockDevice {

@@ -1,9 +1,11 @@
 //! Helpers shared by the erase modules' unit tests.
 
 use crate::Machine;
-use hwmgr::{BlockDevice, DevType, Host, RecordingRunner, StepCall, StepKind};
+use ::blockdev::{BlockDevice, DevType};
+use hwmgr::{Host, StepCall, StepKind};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use testkit::RecordingRunner;
 
 /// A recorded tool output from `fixtures/erase/` (sources in its README).
 pub fn fixture(name: &str) -> String {
