@@ -27,8 +27,12 @@ pub fn erase_devices(m: &Machine, call: &StepCall, opts: &EraseOptions) -> Resul
     let node = NodeOptions::from_call(call)?;
     let skip = SkipList::from_node(&call.node, ErrorKind::BlockDeviceEraseError)?;
     // Arrays must be assembled to be recognised as kept (the ramdisk has no udev to do it).
-    if let Err(e) = m.run(&mdadm::assemble_scan()) {
-        tracing::info!("{e} (ignored: nothing to assemble)");
+    // A machine without block devices has nothing to assemble: mdadm is not run there (an
+    // agent on a fake machine root must not scan the real host's disks).
+    if !::blockdev::list_block_devices(&m.host, false).is_empty() {
+        if let Err(e) = m.run(&mdadm::assemble_scan()) {
+            tracing::info!("{e} (ignored: nothing to assemble)");
+        }
     }
     let (devices, md) = super::live_devices(m);
     let env = Env {
