@@ -456,18 +456,13 @@ mod tests {
         b.rec
             .fail(&["nvme", "format"], 1, "NVMe status: Invalid Format(0x10a)");
         let e = erase(&b, json!({}), &Cancel::new()).unwrap_err();
-        assert!(e.details.contains("`nvme format "), "{}", e.details);
-        assert!(
-            e.details
-                .contains("exited with code 1; stderr: NVMe status: Invalid Format(0x10a)"),
-            "{}",
-            e.details
-        );
-        assert!(
-            e.details.contains("possibly only partly erased"),
-            "{}",
-            e.details
-        );
+        for want in [
+            "`nvme format ",
+            "exited with code 1; stderr: NVMe status: Invalid Format(0x10a)",
+            "possibly only partly erased",
+        ] {
+            assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+        }
         assert!(e.details.ends_with("Erased: /dev/vda."), "{}", e.details);
     }
 

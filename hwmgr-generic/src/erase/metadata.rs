@@ -235,6 +235,16 @@ mod tests {
             .on(&["blockdev", "--getsize64"], "10737418240\n");
     }
 
+    /// The step over `devices` (and the md arrays `md`) for a node `node`.
+    fn metadata_erase(
+        m: &Machine,
+        devices: &[BlockDevice],
+        md: &[BlockDevice],
+        node: Value,
+    ) -> Result<Value> {
+        erase_devices_metadata_on(m, devices, md, &call(node), &EraseOptions::default())
+    }
+
     fn wipe_lines(dev: &str) -> Vec<String> {
         vec![
             format!("wipefs --force --all /fake{dev}"),
@@ -255,14 +265,7 @@ mod tests {
         let mut member = disk("sdb", &[]);
         member.holders = vec!["/dev/md127".into()];
         let devices = vec![disk("sda", &["sda1"]), part("sda1", "sda"), member, ro];
-        let out = erase_devices_metadata_on(
-            &m,
-            &devices,
-            &[],
-            &call(json!({})),
-            &EraseOptions::default(),
-        )
-        .unwrap();
+        let out = metadata_erase(&m, &devices, &[], json!({})).unwrap();
         assert_eq!(out, Value::Null);
         // Every device is probed (lsblk, and blkid of it and its partitions) first.
         let mut expected: Vec<String> = [
@@ -297,8 +300,7 @@ mod tests {
             part("vdc1", "vdc"),
         ];
         let node = json!({"properties": {"skip_block_devices": [{"serial": "SER-vdc"}]}});
-        erase_devices_metadata_on(&m, &devices, &[], &call(node), &EraseOptions::default())
-            .unwrap();
+        metadata_erase(&m, &devices, &[], node).unwrap();
         let lines = r.lines();
         assert!(
             lines.iter().any(|l| l == "sgdisk -Z /fake/dev/vda"),
@@ -323,14 +325,7 @@ mod tests {
                "children": [{"uuid": null, "ptuuid": null, "parttype": "aa31e02a-400f-11db-9590-000c2911d1b8", "partuuid": "2", "fstype": null}]}]}"#,
         );
         let devices = vec![disk("sda", &[]), disk("sdb", &[])];
-        let e = erase_devices_metadata_on(
-            &m,
-            &devices,
-            &[],
-            &call(json!({})),
-            &EraseOptions::default(),
-        )
-        .unwrap_err();
+        let e = metadata_erase(&m, &devices, &[], json!({})).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ProtectedDeviceError);
         assert!(
             e.details.contains("/dev/sda (VMware VMFS)"),
@@ -359,8 +354,7 @@ mod tests {
             r#"{"blockdevices": [{"fstype": "gfs2"}]}"#,
         );
         let node = json!({"driver_internal_info": {"wipe_special_filesystems": false}});
-        erase_devices_metadata_on(&m, &devices, &[], &call(node), &EraseOptions::default())
-            .unwrap();
+        metadata_erase(&m, &devices, &[], node).unwrap();
         assert!(r2.lines().contains(&"sgdisk -Z /fake/dev/sda".to_string()));
     }
 
@@ -379,14 +373,7 @@ mod tests {
             "Problem opening /dev/sda for writing!",
         );
         let devices = vec![disk("sda", &[]), disk("sdb", &[]), disk("sdc", &[])];
-        let e = erase_devices_metadata_on(
-            &m,
-            &devices,
-            &[],
-            &call(json!({})),
-            &EraseOptions::default(),
-        )
-        .unwrap_err();
+        let e = metadata_erase(&m, &devices, &[], json!({})).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BlockDeviceEraseError);
         assert!(e.details.starts_with("Failed to erase the metadata on the device(s): /dev/sdb: wiping signatures failed: `wipefs --force --all /fake/dev/sdb` exited with code 1; stderr: wipefs: error"), "{}", e.details);
         assert!(e.details.contains("/dev/sda: zapping the GPT failed: `sgdisk -Z /fake/dev/sda` exited with code 2; stderr: Problem opening"), "{}", e.details);
@@ -438,8 +425,7 @@ mod tests {
             disk("vda", &[]),
         ];
         let node = json!({"properties": {"skip_block_devices": [{"volume_name": "data"}]}});
-        erase_devices_metadata_on(&m, &devices, &[md], &call(node), &EraseOptions::default())
-            .unwrap();
+        metadata_erase(&m, &devices, &[md], node).unwrap();
         let lines = r.lines();
         assert!(
             lines
