@@ -1,5 +1,6 @@
 //! The generic hardware manager: inventory, Linux software RAID with mdadm, disk erasure.
 
+pub mod deploy;
 pub mod erase;
 pub mod inventory;
 pub mod manager;

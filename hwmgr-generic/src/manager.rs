@@ -11,6 +11,7 @@
 //! vendor manager that is loaded gets it, and when none is, the conductor's error names
 //! every manager's reason (e.g. why the Smart Array manager was not loaded).
 
+use crate::deploy::{Deployer, SharedSettings};
 use crate::Machine;
 use hwmgr::{
     AgentError, ApplyConfigurationArgs, Cmd, HardwareManager, LogFile, MissingPrograms, Offer,
@@ -66,6 +67,17 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         run: |m, _call| crate::erase::erase_pstore(&m.machine),
     },
     StepDecl {
+        interface: "deploy",
+        name: "write_image",
+        // Proxied by the conductor's out-of-band step of the same name, so the priority
+        // does not matter (`ironic_python_agent/hardware.py:
+        // GenericHardwareManager.get_deploy_steps`).
+        offers: &[Offer::deploy(0)],
+        argsinfo: &[],
+        requires: crate::deploy::WRITE_IMAGE_PROGRAMS,
+        run: |m, call| m.deploy.write_image(call),
+    },
+    StepDecl {
         interface: "raid",
         name: "delete_configuration",
         offers: &[Offer::clean(0).abortable(), Offer::service(0)],
@@ -90,11 +102,18 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
 
 pub struct GenericHardwareManager {
     machine: Machine,
+    deploy: Deployer,
 }
 
 impl GenericHardwareManager {
     pub fn new(machine: Machine) -> Self {
-        GenericHardwareManager { machine }
+        Self::with_deploy_settings(machine, SharedSettings::default())
+    }
+
+    /// With the agent's deploy options (image download, TLS, lookup config).
+    pub fn with_deploy_settings(machine: Machine, settings: SharedSettings) -> Self {
+        let deploy = Deployer::new(machine.clone(), settings);
+        GenericHardwareManager { machine, deploy }
     }
 
     pub fn machine(&self) -> &Machine {
@@ -134,7 +153,7 @@ impl HardwareManager for GenericHardwareManager {
     fn evaluate_support(&self) -> Support {
         Support::new(
             SupportLevel::GENERIC,
-            "always loaded: Linux software RAID (mdadm) and disk erasure",
+            "always loaded: Linux software RAID (mdadm), disk erasure and whole-disk image deployment",
         )
     }
 
@@ -147,6 +166,8 @@ impl HardwareManager for GenericHardwareManager {
             return Some(done);
         }
         match method {
+            "get_partition_uuids" => Some(Ok(self.deploy.get_partition_uuids())),
+            "install_bootloader" => Some(self.deploy.install_bootloader(call)),
             "full_sync" => Some(self.full_sync()),
             // Not a step: `ironic-agent raid plan` (plans, runs nothing).
             "plan_raid_configuration" => Some(plan_raid_configuration(&self.machine, call)),

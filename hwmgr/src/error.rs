@@ -25,6 +25,11 @@ pub enum ErrorKind {
     HardwareManagerConfigurationError,
     CommandExecutionError,
     InvalidCommandParamsError,
+    ImageDownloadError,
+    ImageChecksumError,
+    ImageWriteError,
+    InvalidImage,
+    DeviceNotFound,
 }
 
 impl ErrorKind {
@@ -41,6 +46,11 @@ impl ErrorKind {
             ErrorKind::HardwareManagerConfigurationError => "HardwareManagerConfigurationError",
             ErrorKind::CommandExecutionError => "CommandExecutionError",
             ErrorKind::InvalidCommandParamsError => "InvalidCommandParamsError",
+            ErrorKind::ImageDownloadError => "ImageDownloadError",
+            ErrorKind::ImageChecksumError => "ImageChecksumError",
+            ErrorKind::ImageWriteError => "ImageWriteError",
+            ErrorKind::InvalidImage => "InvalidImage",
+            ErrorKind::DeviceNotFound => "DeviceNotFound",
         }
     }
 
@@ -62,6 +72,13 @@ impl ErrorKind {
             }
             ErrorKind::CommandExecutionError => "Command execution failed",
             ErrorKind::InvalidCommandParamsError => "Invalid command parameters",
+            ErrorKind::ImageDownloadError => "Error downloading image",
+            ErrorKind::ImageChecksumError => "Error verifying image checksum",
+            ErrorKind::ImageWriteError => "Error writing image to device",
+            ErrorKind::InvalidImage => "The provided image is not valid for use",
+            ErrorKind::DeviceNotFound => {
+                "Error finding the disk or partition device to deploy the image onto"
+            }
         }
     }
 }
