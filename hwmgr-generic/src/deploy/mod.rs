@@ -408,3 +408,6 @@ impl Deployer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
