@@ -27,6 +27,8 @@ pub struct Agent {
     pub lockdown: watch::Sender<bool>,
     pub power: PowerSwitch,
     pub logs: LogSources,
+    /// Deploy options shared with the generic manager; the lookup's `config` updates them.
+    pub deploy_settings: hwmgr_generic::deploy::SharedSettings,
 }
 
 impl Agent {
@@ -35,6 +37,7 @@ impl Agent {
         power: PowerSwitch,
         logs: LogSources,
         token: Option<String>,
+        deploy_settings: hwmgr_generic::deploy::SharedSettings,
     ) -> Arc<Self> {
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -50,6 +53,7 @@ impl Agent {
             lockdown: watch::channel(false).0,
             power,
             logs,
+            deploy_settings,
         })
     }
 

@@ -21,6 +21,9 @@ enum Command {
     ExecuteStep(StepKind),
     StandbySync,
     PowerOff,
+    RunImage,
+    GetPartitionUuids,
+    InstallBootloader,
     Lockdown,
     CollectSystemLogs,
     GetHardwareInfo,
@@ -60,7 +63,13 @@ const REGISTRY: &[(&str, &[(&str, Command)])] = &[
         &[
             ("sync", Command::StandbySync),
             ("power_off", Command::PowerOff),
+            ("run_image", Command::RunImage),
+            ("get_partition_uuids", Command::GetPartitionUuids),
         ],
+    ),
+    (
+        "image",
+        &[("install_bootloader", Command::InstallBootloader)],
     ),
     ("system", &[("lockdown", Command::Lockdown)]),
     (
@@ -72,7 +81,13 @@ const REGISTRY: &[(&str, &[(&str, Command)])] = &[
 
 impl Command {
     fn is_async(self) -> bool {
-        matches!(self, Command::ExecuteStep(_) | Command::PowerOff)
+        matches!(
+            self,
+            Command::ExecuteStep(_)
+                | Command::PowerOff
+                | Command::RunImage
+                | Command::InstallBootloader
+        )
     }
 }
 
@@ -198,6 +213,19 @@ fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, IpaError>
                 ));
             }
         }
+        // `image.install_bootloader` (`ironic/drivers/modules/agent_client.py`).
+        Command::InstallBootloader => check_params(
+            name,
+            &params,
+            &[
+                "root_uuid",
+                "efi_system_part_uuid",
+                "prep_boot_part_uuid",
+                "target_boot_mode",
+                "ignore_bootloader_failure",
+            ],
+            false,
+        )?,
         _ => check_params(name, &params, &[], false)?,
     }
     Ok(Prepared {
@@ -360,6 +388,15 @@ fn run(
             Ok(Value::Null)
         }
         Command::PowerOff => agent.power.power_off(d),
+        Command::RunImage => agent.power.reboot(d),
+        Command::GetPartitionUuids => d.dispatch("get_partition_uuids", &StepCall::default(), None),
+        Command::InstallBootloader => {
+            let call = StepCall {
+                args: params,
+                ..StepCall::default()
+            };
+            d.dispatch("install_bootloader", &call, None)
+        }
         Command::Lockdown => {
             // Answer first; the API stops serving right after (IPA: then NICs go down and the
             // process idles forever).

@@ -116,6 +116,8 @@ pub struct Config {
     pub bootif: Option<String>,
     /// Where auto-TLS writes its key and certificate (under the host root).
     pub cert_dir: PathBuf,
+    /// Image download, TLS and boot loader options of `deploy.write_image`.
+    pub deploy: hwmgr_generic::deploy::DeploySettings,
 }
 
 impl Default for Config {
@@ -146,6 +148,7 @@ impl Default for Config {
             log_file: None,
             bootif: None,
             cert_dir: PathBuf::from("/run/ironic-agent"),
+            deploy: Default::default(),
         }
     }
 }
@@ -165,11 +168,6 @@ const ACCEPTED_IGNORED: &[&str] = &[
     "ntp-server",
     "guard-special-filesystems",
     "inject-files-priority",
-    "ignore-bootloader-failure",
-    "image-download-connection-timeout",
-    "image-download-connection-retries",
-    "image-download-connection-retry-interval",
-    "image-download-max-duration",
     "tls-cipher-suites",
     "use-mdns",
     "standalone",
@@ -206,7 +204,31 @@ impl Config {
                 }
                 "listen-port" => c.listen_port = parse_port(v).map_err(|e| bad(&e))?,
                 "network-interface" => c.network_interface = non_empty(v),
-                "insecure" => c.insecure = parse_bool(v).map_err(|e| bad(&e))?,
+                "insecure" => {
+                    c.insecure = parse_bool(v).map_err(|e| bad(&e))?;
+                    c.deploy.insecure = c.insecure;
+                }
+                "cafile" => c.deploy.cafile = non_empty(v).map(PathBuf::from),
+                "image-download-connection-timeout" => {
+                    c.deploy.connection_timeout = parse_secs(v)
+                        .ok()
+                        .filter(|d| d.as_secs_f64() >= 1.0)
+                        .ok_or_else(|| bad("expected a number of seconds, at least 1"))?
+                }
+                "image-download-connection-retries" => {
+                    c.deploy.connection_retries =
+                        v.parse().map_err(|_| bad("expected a whole number"))?
+                }
+                "image-download-connection-retry-interval" => {
+                    c.deploy.retry_interval = parse_secs(v).map_err(|e| bad(&e))?
+                }
+                "image-download-max-duration" => {
+                    let d = parse_secs(v).map_err(|e| bad(&e))?;
+                    c.deploy.max_duration = (!d.is_zero()).then_some(d);
+                }
+                "ignore-bootloader-failure" => {
+                    c.deploy.ignore_bootloader_failure = parse_bool(v).map_err(|e| bad(&e))?
+                }
                 "debug" => c.debug = parse_bool(v).map_err(|e| bad(&e))?,
                 "global-request-id" => c.global_request_id = non_empty(v),
                 "ironic-api-version" => {

@@ -21,6 +21,8 @@ pub enum AgentClass {
     VersionMismatch,
     /// `HardwareManagerMethodNotFound`: no loaded manager implements the method.
     MethodNotFound,
+    /// `SystemRebootError`: `standby.run_image` could not reboot the machine.
+    SystemReboot,
 }
 
 /// The class of an error that reaches the conductor.
@@ -39,6 +41,7 @@ impl Class {
             Class::Agent(AgentClass::Busy) => "AgentIsBusy",
             Class::Agent(AgentClass::VersionMismatch) => "VersionMismatch",
             Class::Agent(AgentClass::MethodNotFound) => "HardwareManagerMethodNotFound",
+            Class::Agent(AgentClass::SystemReboot) => "SystemRebootError",
         }
     }
 
@@ -52,6 +55,7 @@ impl Class {
                 "Hardware managers version mismatch, reload agent with correct version"
             }
             Class::Agent(AgentClass::MethodNotFound) => "No HardwareManager found to handle method",
+            Class::Agent(AgentClass::SystemReboot) => "Error rebooting system",
         }
     }
 
@@ -62,7 +66,8 @@ impl Class {
             Class::Agent(AgentClass::VersionMismatch | AgentClass::Busy) => 409,
             Class::Agent(AgentClass::InvalidCommand) => 400,
             Class::Manager(ErrorKind::InvalidCommandParamsError) => 400,
-            Class::Agent(AgentClass::NotFound) => 404,
+            // `DeviceNotFound` is a `NotFound` in IPA: no root device matched the hints.
+            Class::Agent(AgentClass::NotFound) | Class::Manager(ErrorKind::DeviceNotFound) => 404,
             _ => 500,
         }
     }
@@ -156,6 +161,8 @@ mod tests {
             400
         );
         assert_eq!(Class::Agent(AgentClass::NotFound).code(), 404);
+        assert_eq!(Class::Manager(ErrorKind::DeviceNotFound).code(), 404);
+        assert_eq!(Class::Manager(ErrorKind::ImageChecksumError).code(), 500);
         assert_eq!(Class::Manager(ErrorKind::CleaningError).code(), 500);
         assert_eq!(Class::Agent(AgentClass::MethodNotFound).code(), 500);
     }

@@ -107,6 +107,7 @@ async fn wait_for_macs(host: &Host) -> Result<Vec<String>, String> {
 /// IronicPythonAgent.process_lookup_data`.
 fn process_lookup(agent: &Agent, data: &Value) -> NodeSession {
     let config = &data["config"];
+    agent.deploy_settings.apply_lookup_config(config);
     match config.get("agent_token").and_then(Value::as_str) {
         Some("******") if agent.token().is_some() => tracing::info!("Ironic says a token already exists; keeping ours"),
         Some("******") => tracing::error!(
@@ -509,6 +510,7 @@ mod tests {
             crate::power::PowerSwitch::new(host.clone(), Arc::new(testkit::RecordingRunner::new())),
             crate::syslogs::LogSources::new(host.root(), None),
             None,
+            Default::default(),
         );
         let data = |tok: Value| json!({"node": {"uuid": "u"}, "config": {"heartbeat_timeout": 30, "agent_token": tok}});
         let s = process_lookup(&agent, &data(json!("short")));

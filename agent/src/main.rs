@@ -167,14 +167,22 @@ fn log_panics() {
     }));
 }
 
-fn build_dispatcher(host: &Host, runner: Arc<dyn Runner>) -> Arc<Dispatcher> {
-    Arc::new(Dispatcher::new(managers::candidates(host, runner)))
+fn build_dispatcher(
+    host: &Host,
+    runner: Arc<dyn Runner>,
+    deploy: hwmgr_generic::deploy::SharedSettings,
+) -> Arc<Dispatcher> {
+    Arc::new(Dispatcher::new(managers::candidates(host, runner, deploy)))
 }
 
 /// `ironic-agent steps`: what `get_*_steps` would report here, and why managers declined.
 fn print_steps(inv: &Invocation) {
     let host = Host::new(&inv.host_root);
-    let d = build_dispatcher(&host, Arc::new(SystemRunner::for_host(&host)));
+    let d = build_dispatcher(
+        &host,
+        Arc::new(SystemRunner::for_host(&host)),
+        Default::default(),
+    );
     println!("Hardware managers:");
     for line in d.manager_summary() {
         println!("  {line}");
@@ -257,7 +265,8 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
     tracing::info!(version = AGENT_VERSION, root = %host.root().display(), "ironic-agent starting");
     let nofile = server::raise_open_file_limit();
     let runner: Arc<dyn Runner> = Arc::new(SystemRunner::for_host(&host));
-    let dispatcher = build_dispatcher(&host, runner.clone());
+    let deploy_settings = hwmgr_generic::deploy::SharedSettings::new(config.deploy.clone());
+    let dispatcher = build_dispatcher(&host, runner.clone(), deploy_settings.clone());
     for line in dispatcher.manager_summary() {
         tracing::info!("hardware manager {line}");
     }
@@ -266,6 +275,7 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
         PowerSwitch::new(host.clone(), runner.clone()),
         LogSources::new(host.root(), config.log_file.clone()),
         config.agent_token.clone(),
+        deploy_settings,
     );
     tokio::spawn(shutdown::on_signal(agent.clone()));
     if config.api_urls.is_empty() {

@@ -2,15 +2,22 @@
 //! start-up; a manager that does not fit the machine says why instead of vanishing.
 
 use hwmgr::{HardwareManager, Host, Runner};
+use hwmgr_generic::deploy::SharedSettings;
 use hwmgr_generic::{GenericHardwareManager, Machine};
 use hwmgr_proliant::ProliantHardwareManager;
 use std::sync::Arc;
 
-pub fn candidates(host: &Host, runner: Arc<dyn Runner>) -> Vec<Arc<dyn HardwareManager>> {
+pub fn candidates(
+    host: &Host,
+    runner: Arc<dyn Runner>,
+    deploy: SharedSettings,
+) -> Vec<Arc<dyn HardwareManager>> {
     let machine = Machine::new(host.clone(), runner.clone());
     #[allow(unused_mut)]
     let mut managers: Vec<Arc<dyn HardwareManager>> = vec![
-        Arc::new(GenericHardwareManager::new(machine)),
+        Arc::new(GenericHardwareManager::with_deploy_settings(
+            machine, deploy,
+        )),
         Arc::new(ProliantHardwareManager::new(runner)),
     ];
     #[cfg(feature = "fault-injection")]

@@ -727,3 +727,54 @@ fn steps_subcommand_shows_a_loaded_vendor_manager() {
         "{text}"
     );
 }
+
+#[test]
+fn deploy_commands_are_served_with_ipas_shapes() {
+    let (_m, a) = agent_with_token();
+    // Before any write_image: an empty dict, synchronously (IPA logs a warning).
+    let r = post_cmd(&a, false, "standby.get_partition_uuids", json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_result_shape(&r.body);
+    assert_eq!(r.body["command_status"], "SUCCEEDED");
+    assert_eq!(r.body["command_result"], json!({}));
+    // install_bootloader: async; unknown parameters are refused before anything runs.
+    let r = post_cmd(
+        &a,
+        false,
+        "image.install_bootloader",
+        json!({"root_uuid": null, "bogus": 1}),
+    );
+    assert_fault(&r, 400, "Invalid command parameters");
+    // write_image is a deploy step; bad image_info is IPA's InvalidCommandParamsError.
+    let steps = post_cmd(
+        &a,
+        true,
+        "deploy.get_deploy_steps",
+        json!({"node": {}, "ports": []}),
+    );
+    assert!(
+        steps.body["command_result"]["deploy_steps"]["GenericHardwareManager"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "write_image"
+                && s["interface"] == "deploy"
+                && s["priority"] == 0),
+        "{}",
+        steps.text
+    );
+    let r = post_cmd(
+        &a,
+        true,
+        "deploy.execute_deploy_step",
+        json!({"step": {"interface": "deploy", "step": "write_image",
+                        "args": {"image_info": {"id": "disk.img"}, "configdrive": null}},
+               "node": {}, "ports": []}),
+    );
+    assert_eq!(r.body["command_status"], "FAILED", "{}", r.text);
+    assert_eq!(r.body["command_error"]["type"], "InvalidCommandParamsError");
+    assert_eq!(
+        r.body["command_error"]["details"],
+        "Image is missing 'urls' field."
+    );
+}

@@ -380,33 +380,6 @@ impl Deployer {
         let ignore = self.settings.get().ignore_bootloader_failure;
         bootloader::install(&self.machine, &disk, &params, ignore)
     }
-
-    /// `standby.run_image`: reboot into the instance (the `agent` power interface).
-    pub fn reboot(&self) -> Result<Value> {
-        if !self.machine.host.is_real() {
-            tracing::warn!("reboot requested on a fake host root: not rebooting anything");
-            return Ok(Value::Null);
-        }
-        if let Err(e) = self.machine.runner.run(&hwmgr::Cmd::new("sync")) {
-            tracing::warn!("sync before reboot failed: {e}");
-        }
-        tracing::warn!("rebooting into the instance");
-        match self.machine.runner.run(&tools::reboot()) {
-            Ok(_) => Ok(Value::Null),
-            Err(e) => {
-                tracing::error!("reboot failed ({e}); trying SysRq b");
-                std::fs::write("/proc/sys/kernel/sysrq", "1")
-                    .and_then(|_| std::fs::write("/proc/sysrq-trigger", "b"))
-                    .map(|_| Value::Null)
-                    .map_err(|io| {
-                        AgentError::new(
-                            ErrorKind::SystemRebootError,
-                            format!("Reboot failed: {e}; SysRq fallback failed too: {io}"),
-                        )
-                    })
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -74,8 +74,3 @@ pub fn efibootmgr_create(disk: &Path, part: u32, label: &str, loader: &str) -> C
         .args(["-p", &part.to_string(), "-w", "-L", label, "-l", loader])
         .timeout(Duration::from_secs(120))
 }
-
-/// `reboot -f` (`standby.py: _run_shutdown_command('reboot')`).
-pub fn reboot() -> Cmd {
-    Cmd::new("reboot").arg("-f")
-}
