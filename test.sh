@@ -9,6 +9,8 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# qemu-img: the deploy's qcow2 reader is unit-tested against images qemu-img makes.
+command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
