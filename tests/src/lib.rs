@@ -8,10 +8,12 @@
 //! | [`qemu`] | the one VM launcher: ramdisk/kernel/disk boot, BIOS/UEFI, virtual disks, the agent inside |
 //! | [`scenario`] | Ironic + enrolled node + booted ramdisk + first heartbeat, for every Ironic-in-QEMU test and the demo |
 //! | [`disk_image`] | reading and preparing raw disk images from the host |
+//! | [`image_server`] | a plain HTTP server for instance images, reachable from the host and the guest |
 //! | [`support`] | paths, ports, locks, scratch directories, polling |
 
 pub mod agent;
 pub mod disk_image;
+pub mod image_server;
 pub mod ironic;
 pub mod qemu;
 pub mod scenario;

@@ -16,11 +16,11 @@
 //! The instance boot uses a small launcher here (OVMF pflash + the disk); it moves onto the
 //! shared harness once that supports firmware selection.
 
+use agent_tests::image_server::ImageServer;
 use agent_tests::ironic::{Ironic, IronicOptions};
 use agent_tests::qemu::{self, Bus, Disk, Vm, VmOptions, DEFAULT_MAC};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,7 +38,8 @@ static ONE_VM: Mutex<()> = Mutex::new(());
 /// The test images (built once, cached in `target/test-images`).
 fn images() -> PathBuf {
     let out = qemu::repo_root().join("target/test-images");
-    let _l = qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/test-images.lock"));
+    let _l =
+        qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/test-images.lock"));
     let st = Command::new(qemu::repo_root().join("tests/images/build"))
         .arg(&out)
         .status()
@@ -55,74 +56,14 @@ fn sha256_of(images: &Path, name: &str) -> String {
 }
 
 // ------------------------------------------------------------------------------------------
-// An image server on 127.0.0.1 for the guest (10.0.2.2) and, as an http proxy, for the
-// conductor's HEAD of the same `http://10.0.2.2:<port>/...` URL.
-// ------------------------------------------------------------------------------------------
-
-struct ImageServer {
-    port: u16,
-}
-
-impl ImageServer {
-    fn start(dir: PathBuf) -> ImageServer {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for conn in l.incoming().flatten() {
-                let dir = dir.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_one(conn, &dir);
-                });
-            }
-        });
-        ImageServer { port }
-    }
-
-    /// The URL both sides use.
-    fn url(&self, name: &str) -> String {
-        format!("http://10.0.2.2:{}/{name}", self.port)
-    }
-}
-
-fn serve_one(conn: TcpStream, dir: &Path) -> std::io::Result<()> {
-    let mut r = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let target = parts.next().unwrap_or("/");
-    // proxy-style absolute URI from the conductor, or a plain path from the guest
-    let path = target.split_once("://").map_or(target, |(_, r)| r.find('/').map_or("/", |i| &r[i..]));
-    let name = path.trim_start_matches('/');
-    let mut w = conn;
-    let file = (!name.contains('/') && !name.is_empty())
-        .then(|| std::fs::File::open(dir.join(name)).ok())
-        .flatten();
-    let Some(mut f) = file else {
-        return w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    };
-    let len = f.metadata()?.len();
-    write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")?;
-    if method == "GET" {
-        std::io::copy(&mut f, &mut w)?;
-    }
-    Ok(())
-}
-
-// ------------------------------------------------------------------------------------------
 // Booting a deployed disk under OVMF
 // ------------------------------------------------------------------------------------------
 
 fn ensure_ovmf() -> PathBuf {
     let code = PathBuf::from("/usr/share/OVMF/OVMF_CODE_4M.fd");
     if !code.exists() {
-        let _l = qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/install.lock"));
+        let _l =
+            qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/install.lock"));
         if !code.exists() {
             let st = Command::new("apt-get")
                 .env("DEBIAN_FRONTEND", "noninteractive")
@@ -144,16 +85,35 @@ fn boot_instance(disk: &Path, limit: Duration) -> String {
     std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).unwrap();
     let serial = dir.path().join("serial.log");
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-monitor", "none"])
+        .args([
+            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1",
+        ])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-monitor",
+            "none",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-drive")
-        .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()))
+        .arg(format!(
+            "if=pflash,format=raw,unit=0,readonly=on,file={}",
+            code.display()
+        ))
         .arg("-drive")
-        .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()))
+        .arg(format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            vars.display()
+        ))
         .arg("-drive")
-        .arg(format!("if=none,id=d0,file={},format=raw,readonly=on", disk.display()))
+        .arg(format!(
+            "if=none,id=d0,file={},format=raw,readonly=on",
+            disk.display()
+        ))
         .args(["-device", "virtio-blk-pci,drive=d0,bootindex=0"])
         .stdin(std::process::Stdio::null())
         .spawn()
@@ -168,7 +128,11 @@ fn boot_instance(disk: &Path, limit: Duration) -> String {
     let _ = child.kill();
     let _ = child.wait();
     let log = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
-    eprintln!("qemu-deploy: instance boot of {} took {:.1?}", disk.display(), t0.elapsed());
+    eprintln!(
+        "qemu-deploy: instance boot of {} took {:.1?}",
+        disk.display(),
+        t0.elapsed()
+    );
     log
 }
 
@@ -190,7 +154,12 @@ fn gpt_partition_count(disk: &Path) -> Option<usize> {
         return None;
     }
     let entries = read_at(disk, 1024, 128 * 128);
-    Some(entries.chunks(128).filter(|e| e[..16].iter().any(|&b| b != 0)).count())
+    Some(
+        entries
+            .chunks(128)
+            .filter(|e| e[..16].iter().any(|&b| b != 0))
+            .count(),
+    )
 }
 
 /// Whether the disk has neither an MBR signature nor either GPT header.
@@ -218,7 +187,10 @@ fn client() -> reqwest::blocking::Client {
 
 /// Runs `name` asynchronously and polls the command list until it is no longer RUNNING.
 fn run_command(vm: &Vm, name: &str, params: Value, limit: Duration) -> Value {
-    let url = format!("{}/v1/commands/?wait=false&agent_token={TOKEN}", vm.agent_url());
+    let url = format!(
+        "{}/v1/commands/?wait=false&agent_token={TOKEN}",
+        vm.agent_url()
+    );
     let r = client()
         .post(&url)
         .json(&json!({"name": name, "params": params}))
@@ -231,22 +203,42 @@ fn run_command(vm: &Vm, name: &str, params: Value, limit: Duration) -> Value {
     let t0 = Instant::now();
     loop {
         let list: Value = client()
-            .get(format!("{}/v1/commands/?agent_token={TOKEN}", vm.agent_url()))
+            .get(format!(
+                "{}/v1/commands/?agent_token={TOKEN}",
+                vm.agent_url()
+            ))
             .send()
             .and_then(|r| r.json())
             .unwrap_or(Value::Null);
-        if let Some(c) = list["commands"].as_array().and_then(|l| l.iter().find(|c| c["id"] == id.as_str())) {
+        if let Some(c) = list["commands"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["id"] == id.as_str()))
+        {
             if c["command_status"] != "RUNNING" {
-                eprintln!("qemu-deploy: {name} -> {} in {:.1?}", c["command_status"], t0.elapsed());
+                eprintln!(
+                    "qemu-deploy: {name} -> {} in {:.1?}",
+                    c["command_status"],
+                    t0.elapsed()
+                );
                 return c.clone();
             }
         }
-        assert!(t0.elapsed() < limit, "{name} still running after {limit:?}\n{}", vm.serial_tail(40));
+        assert!(
+            t0.elapsed() < limit,
+            "{name} still running after {limit:?}\n{}",
+            vm.serial_tail(40)
+        );
         sleep(Duration::from_secs(2));
     }
 }
 
-fn write_image_step(url: &str, id: &str, sum: &str, disk_format: Option<&str>, node: Value) -> Value {
+fn write_image_step(
+    url: &str,
+    id: &str,
+    sum: &str,
+    disk_format: Option<&str>,
+    node: Value,
+) -> Value {
     json!({
         "step": {"interface": "deploy", "step": "write_image", "args": {
             "image_info": {"id": id, "urls": [url], "disk_format": disk_format, "container_format": null,
@@ -281,7 +273,10 @@ fn direct_deploy_through_ironic_boots_the_instance() {
     // calls to the API and to the agent (127.0.0.1) go direct.
     std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
     std::env::set_var("no_proxy", "127.0.0.1,localhost");
-    let ironic = Ironic::start(IronicOptions { fast_track: true, ..IronicOptions::default() });
+    let ironic = Ironic::start(IronicOptions {
+        fast_track: true,
+        ..IronicOptions::default()
+    });
     let node = ironic.create_node(
         "qemu-deploy",
         json!({"management_interface": "noop", "deploy_interface": "direct",
@@ -290,7 +285,9 @@ fn direct_deploy_through_ironic_boots_the_instance() {
     let uuid = node["uuid"].as_str().unwrap().to_string();
     ironic.create_port(&uuid, DEFAULT_MAC);
     ironic.provision(&uuid, "manage", json!(null));
-    ironic.wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60)).unwrap();
+    ironic
+        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
+        .unwrap();
 
     let ironic_port = ironic.port();
     let agent_port = qemu::free_port();
@@ -309,7 +306,11 @@ fn direct_deploy_through_ironic_boots_the_instance() {
     vm.wait_for_serial("heartbeat accepted", AGENT_UP).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while ironic.get_node(&uuid)["driver_internal_info"]["agent_url"].is_null() {
-        assert!(Instant::now() < deadline, "no agent_url\n{}", ironic.log_tail(40));
+        assert!(
+            Instant::now() < deadline,
+            "no agent_url\n{}",
+            ironic.log_tail(40)
+        );
         sleep(Duration::from_millis(500));
     }
     ironic.provision(&uuid, "provide", json!(null));
@@ -330,22 +331,42 @@ fn direct_deploy_through_ironic_boots_the_instance() {
     ironic.provision(&uuid, "active", json!({"configdrive": config_drive()}));
     let n = ironic
         .wait_for_provision_state(&uuid, "active", Duration::from_secs(600))
-        .unwrap_or_else(|e| panic!("{e}\n{}\n--- Ironic ---\n{}", vm.serial_tail(80), ironic.log_tail(80)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n{}\n--- Ironic ---\n{}",
+                vm.serial_tail(80),
+                ironic.log_tail(80)
+            )
+        });
     eprintln!("qemu-deploy: deploy -> active in {:.1?}", t.elapsed());
     assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
     let log = vm.serial_log();
-    assert!(log.contains("written to device /dev/vda root_uuid=0x00000000") || log.contains("verified"), "{}", vm.serial_tail(60));
+    assert!(
+        log.contains("written to device /dev/vda root_uuid=0x00000000") || log.contains("verified"),
+        "{}",
+        vm.serial_tail(60)
+    );
     let disk = vm.disk_images()[0].clone();
     sleep(Duration::from_secs(2));
     vm.kill();
     // The image (ESP) plus the config-2 partition made at the end of the disk.
-    assert_eq!(gpt_partition_count(&disk), Some(2), "ESP and config drive partitions");
+    assert_eq!(
+        gpt_partition_count(&disk),
+        Some(2),
+        "ESP and config drive partitions"
+    );
     let size = std::fs::metadata(&disk).unwrap().len();
     let cd = read_at(&disk, size - 64 * MIB - 34 * 512, 64 * MIB as usize);
-    assert!(cd.windows(5).any(|w| w == b"CD001"), "the config drive is in the last 64 MiB");
+    assert!(
+        cd.windows(5).any(|w| w == b"CD001"),
+        "the config drive is in the last 64 MiB"
+    );
 
     let console = boot_instance(&disk, Duration::from_secs(240));
-    assert!(console.contains(MARKER), "the deployed disk did not boot under OVMF:\n{console}");
+    assert!(
+        console.contains(MARKER),
+        "the deployed disk did not boot under OVMF:\n{console}"
+    );
     assert!(console.contains("BOOTMODE=uefi"));
     drop(ironic);
 }
@@ -377,7 +398,10 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
     // D2 carries a bootable image before the failed deploy: afterwards it must not.
     {
         let src = std::fs::read(imgs.join("disk.img")).unwrap();
-        let f = std::fs::OpenOptions::new().write(true).open(&disks[2]).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&disks[2])
+            .unwrap();
         f.write_all_at(&src, 0).unwrap();
     }
     vm.wait_api(AGENT_UP);
@@ -386,24 +410,46 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
     let r = run_command(
         &vm,
         "deploy.execute_deploy_step",
-        write_image_step(&server.url("big.qcow2"), "big.qcow2", &sha256_of(&imgs, "big.qcow2"), Some("qcow2"), hint("QLAB-D1")),
+        write_image_step(
+            &server.url("big.qcow2"),
+            "big.qcow2",
+            &sha256_of(&imgs, "big.qcow2"),
+            Some("qcow2"),
+            hint("QLAB-D1"),
+        ),
         Duration::from_secs(900),
     );
-    assert_eq!(r["command_status"], "SUCCEEDED", "{r}\n{}", vm.serial_tail(60));
+    assert_eq!(
+        r["command_status"],
+        "SUCCEEDED",
+        "{r}\n{}",
+        vm.serial_tail(60)
+    );
     assert_eq!(
         r["command_result"]["deploy_result"]["result"],
         "prepare_image: image (big.qcow2) written to device /dev/vdb root_uuid=0x00000000"
     );
     let uuids = vm.command(TOKEN, "standby.get_partition_uuids", json!({}));
     assert_eq!(uuids["command_result"], json!({"root uuid": "0x00000000"}));
-    let rss = vm.serial_log().lines().filter(|l| l.contains("VmRSS")).last().map(str::to_string);
+    let rss = vm
+        .serial_log()
+        .lines()
+        .filter(|l| l.contains("VmRSS"))
+        .last()
+        .map(str::to_string);
     eprintln!("qemu-deploy: {}", rss.unwrap_or_default());
 
     let wrong = "0".repeat(64);
     let r = run_command(
         &vm,
         "deploy.execute_deploy_step",
-        write_image_step(&server.url("disk.img"), "disk.img", &wrong, None, hint("QLAB-D2")),
+        write_image_step(
+            &server.url("disk.img"),
+            "disk.img",
+            &wrong,
+            None,
+            hint("QLAB-D2"),
+        ),
         Duration::from_secs(300),
     );
     assert_eq!(r["command_status"], "FAILED", "{r}");
@@ -421,9 +467,22 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
     sleep(Duration::from_secs(2));
     vm.kill();
 
-    assert!(is_zero(&disks[0], 4 << 20), "the unhinted disk D0 must be untouched");
-    assert_eq!(gpt_partition_count(&disks[1]), Some(2), "big.qcow2 (ESP + data) on D1");
-    assert!(no_partition_table(&disks[2]), "after a checksum failure D2 must have no partition table");
+    assert!(
+        is_zero(&disks[0], 4 << 20),
+        "the unhinted disk D0 must be untouched"
+    );
+    assert_eq!(
+        gpt_partition_count(&disks[1]),
+        Some(2),
+        "big.qcow2 (ESP + data) on D1"
+    );
+    assert!(
+        no_partition_table(&disks[2]),
+        "after a checksum failure D2 must have no partition table"
+    );
     let console = boot_instance(&disks[1], Duration::from_secs(240));
-    assert!(console.contains(MARKER), "the qcow2-deployed disk did not boot under OVMF:\n{console}");
+    assert!(
+        console.contains(MARKER),
+        "the qcow2-deployed disk did not boot under OVMF:\n{console}"
+    );
 }

@@ -193,13 +193,15 @@ fn attempt_once(
         .map_err(|e| Failure::Stop(AgentError::new(ErrorKind::ImageWriteError, e.to_string())))?;
     let elapsed = started.elapsed();
     tracing::info!(
-        "Image {} ({format:?}, {} bytes received) verified ({}) and written to {} in {:.1} s ({:.1} MiB/s)",
+        "Image {} ({format:?}, {} bytes received, {} bytes written) verified ({}) and written to {} in {:.1} s ({:.1} MiB/s received); agent peak RSS {}",
         info.id,
         src.received,
+        disk.written,
         expected.algo,
         disk.name,
         elapsed.as_secs_f64(),
-        src.received as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001)
+        src.received as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001),
+        peak_rss()
     );
     Ok(Written {
         url,
@@ -208,6 +210,17 @@ fn attempt_once(
         image_size: image_size.unwrap_or(src.received),
         elapsed,
     })
+}
+
+/// `VmHWM` of this process (for the log and the benchmark).
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Where a write or a read went wrong inside the copy loops.
