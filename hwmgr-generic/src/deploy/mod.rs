@@ -245,9 +245,12 @@ impl Deployer {
             disk.name,
             target::root_device_hints(&call.node).map_or("none".to_string(), |h| h.to_string())
         );
-        self.state().node = call.node.clone();
-        let already = self.state().cached_image_id.as_deref() == Some(info.id.as_str())
-            && self.state().device.as_deref() == Some(disk.name.as_str());
+        let already = {
+            let mut st = self.state();
+            st.node = call.node.clone();
+            st.cached_image_id.as_deref() == Some(info.id.as_str())
+                && st.device.as_deref() == Some(disk.name.as_str())
+        };
         if already {
             tracing::info!(
                 "image {} was already written to {} by this agent; not writing it again",
@@ -369,10 +372,13 @@ impl Deployer {
     /// `image.install_bootloader` with the command's parameters in `call.args`.
     pub fn install_bootloader(&self, call: &StepCall) -> Result<Value> {
         let params = bootloader::Params::parse(&call.args)?;
-        let disk = match self.state().device.clone() {
+        let (device, node) = {
+            let st = self.state();
+            (st.device.clone(), st.node.clone())
+        };
+        let disk = match device {
             Some(d) => d,
             None => {
-                let node = self.state().node.clone();
                 let disks = target::candidates(&self.machine, &node)?;
                 target::select(&disks, &node)?.name
             }

@@ -203,6 +203,14 @@ fn a_raw_gpt_image_is_written_verified_and_reported() {
         b.deployer.get_partition_uuids(),
         json!({"root uuid": "0x00000000"})
     );
+    // The same image again (a retried step): not downloaded a second time, as IPA.
+    b.deployer
+        .write_image(&call(
+            info(&[srv.url("/disk.img")], &sha256(&img)),
+            json!({}),
+        ))
+        .unwrap();
+    assert_eq!(srv.hits.lock().unwrap().len(), 1);
     let lines = b.runner.lines().join("\n");
     assert!(
         lines.contains(&format!("sgdisk -e {}", b.root.join("dev/vda").display())),
@@ -517,4 +525,74 @@ fn an_existing_config_2_partition_receives_the_config_drive() {
     d.write_image(&c).unwrap();
     let part = std::fs::read(devdir.join("vda2")).unwrap();
     assert_eq!(&part[..iso.len()], &iso[..]);
+}
+
+#[test]
+fn install_bootloader_registers_the_esp_loader_in_nvram_like_ipa() {
+    let dir = scratch();
+    let _fm = FakeMachine::new(dir.path())
+        .uefi()
+        .virtio("vda", 5 * GIB)
+        .serial("D0")
+        .partition("vda", "vda1", 1 << 20, 2 << 20);
+    let devdir = dir.path().join("dev");
+    std::fs::create_dir_all(&devdir).unwrap();
+    std::fs::write(devdir.join("vda"), gpt_image()).unwrap();
+    std::fs::write(devdir.join("vda1"), b"").unwrap();
+    // what the ESP shows once mounted
+    let esp = dir.path().join("run/ironic-agent/esp/EFI/BOOT");
+    std::fs::create_dir_all(&esp).unwrap();
+    std::fs::write(esp.join("BOOTX64.EFI"), b"MZ").unwrap();
+    let runner = Arc::new(RecordingRunner::new());
+    runner.on(
+        &["efibootmgr", "-v"],
+        "BootCurrent: 0001\nBoot0001* UEFI QEMU HARDDISK \tPciRoot(0x0)/Pci(0x3,0x0)\nBoot0003* ironic1\tHD(1,GPT,x)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n",
+    );
+    let d = Deployer::new(
+        Machine::new(Host::new(dir.path()), runner.clone()),
+        SharedSettings::new(settings()),
+    );
+    let mut c = StepCall::default();
+    c.args = json!({"root_uuid": "0x00000000", "efi_system_part_uuid": null, "target_boot_mode": "uefi"})
+        .as_object()
+        .unwrap()
+        .clone();
+    d.install_bootloader(&c).unwrap();
+    let r = dir.path().display().to_string();
+    let lines: Vec<String> = runner
+        .lines()
+        .into_iter()
+        .map(|l| l.replace(&r, ""))
+        .collect();
+    let pos = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s:?} not run: {lines:#?}"))
+    };
+    let mount = pos("mount -o ro -t vfat /dev/vda1 /run/ironic-agent/esp");
+    let umount = pos("umount /run/ironic-agent/esp");
+    let efivars = pos("mount -t efivarfs efivarfs /sys/firmware/efi/efivars");
+    let delete = pos("efibootmgr -b 0003 -B");
+    let create = pos("efibootmgr -v -c -d /dev/vda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI");
+    assert!(
+        mount < umount && umount < efivars && efivars < delete && delete < create,
+        "{lines:#?}"
+    );
+
+    // No efibootmgr: nothing to do for a whole-disk image, as IPA.
+    let runner = Arc::new(RecordingRunner::new());
+    runner.fail(&["efibootmgr", "--version"], 127, "not found");
+    let d = Deployer::new(
+        Machine::new(Host::new(dir.path()), runner.clone()),
+        SharedSettings::new(settings()),
+    );
+    d.install_bootloader(&c).unwrap();
+    // A non-zero root uuid would need GRUB: refused unless failures are ignored.
+    c.args.insert("root_uuid".into(), json!("0x1234abcd"));
+    let e = d.install_bootloader(&c).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    c.args
+        .insert("ignore_bootloader_failure".into(), json!(true));
+    d.install_bootloader(&c).unwrap();
 }
