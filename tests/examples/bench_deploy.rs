@@ -56,8 +56,8 @@ fn write_image(vm: &Vm, url: &str, id: &str, sum: &str) -> (Value, Duration) {
 fn agent_line(vm: &Vm, id: &str) -> String {
     vm.serial_log()
         .lines()
-        .filter(|l| l.contains(&format!("Image {id} (")) && l.contains("peak RSS"))
-        .last()
+        .rev()
+        .find(|l| l.contains(&format!("Image {id} (")) && l.contains("peak RSS"))
         .unwrap_or("")
         .to_string()
 }

@@ -434,8 +434,8 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
     let rss = vm
         .serial_log()
         .lines()
-        .filter(|l| l.contains("VmRSS"))
-        .last()
+        .rev()
+        .find(|l| l.contains("VmRSS"))
         .map(str::to_string);
     eprintln!("qemu-deploy: {}", rss.unwrap_or_default());
 

@@ -117,7 +117,7 @@ pub fn parse_header(b: &[u8]) -> Result<Header, String> {
             h.l1_size
         ));
     }
-    if h.l1_table_offset % cs != 0 || h.refcount_table_offset % cs != 0 {
+    if !h.l1_table_offset.is_multiple_of(cs) || !h.refcount_table_offset.is_multiple_of(cs) {
         return Err("qcow2 L1 or refcount table is not cluster aligned (corrupt image)".into());
     }
     let per_l2 = cs / 8 * cs;
@@ -429,7 +429,7 @@ impl<S: Sink> Decoder<'_, S> {
                     if i >= self.h.l1_size || l2 == 0 {
                         continue;
                     }
-                    if l2 % self.cs != 0 {
+                    if !l2.is_multiple_of(self.cs) {
                         return Err(DecodeError::Format(format!(
                             "qcow2 L1 entry {i} points at an unaligned L2 table (corrupt image)"
                         )));
@@ -446,7 +446,7 @@ impl<S: Sink> Decoder<'_, S> {
             Role::RefTable => {
                 for e in bytes.chunks(8) {
                     let block = be64(e, 0) & !0x1ff;
-                    if block != 0 && block % self.cs == 0 {
+                    if block != 0 && block.is_multiple_of(self.cs) {
                         self.register(block / self.cs, Role::Skip)?;
                     }
                 }
@@ -498,7 +498,7 @@ impl<S: Sink> Decoder<'_, S> {
             if host == 0 {
                 continue;
             }
-            if host % self.cs != 0 {
+            if !host.is_multiple_of(self.cs) {
                 return Err(DecodeError::Format(format!(
                     "qcow2 L2 entry for guest offset {guest} is unaligned (corrupt image)"
                 )));

@@ -552,11 +552,13 @@ fn install_bootloader_registers_the_esp_loader_in_nvram_like_ipa() {
         Machine::new(Host::new(dir.path()), runner.clone()),
         SharedSettings::new(settings()),
     );
-    let mut c = StepCall::default();
-    c.args = json!({"root_uuid": "0x00000000", "efi_system_part_uuid": null, "target_boot_mode": "uefi"})
-        .as_object()
-        .unwrap()
-        .clone();
+    let mut c = StepCall {
+        args: json!({"root_uuid": "0x00000000", "efi_system_part_uuid": null, "target_boot_mode": "uefi"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ..StepCall::default()
+    };
     d.install_bootloader(&c).unwrap();
     let r = dir.path().display().to_string();
     let lines: Vec<String> = runner
