@@ -235,7 +235,11 @@ fn raid_plan(
         node["target_raid_config"] = raid_config.clone();
     }
     let host = Host::new(&inv.host_root);
-    let d = build_dispatcher(&host, Arc::new(SystemRunner::for_host(&host)));
+    let d = build_dispatcher(
+        &host,
+        Arc::new(SystemRunner::for_host(&host)),
+        Default::default(),
+    );
     let mut args = serde_json::Map::new();
     args.insert("raid_config".into(), raid_config);
     let call = StepCall {

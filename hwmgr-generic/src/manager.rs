@@ -67,17 +67,6 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         run: |m, _call| crate::erase::erase_pstore(&m.machine),
     },
     StepDecl {
-        interface: "deploy",
-        name: "write_image",
-        // Proxied by the conductor's out-of-band step of the same name, so the priority
-        // does not matter (`ironic_python_agent/hardware.py:
-        // GenericHardwareManager.get_deploy_steps`).
-        offers: &[Offer::deploy(0)],
-        argsinfo: &[],
-        requires: crate::deploy::WRITE_IMAGE_PROGRAMS,
-        run: |m, call| m.deploy.write_image(call),
-    },
-    StepDecl {
         interface: "raid",
         name: "delete_configuration",
         offers: &[Offer::clean(0).abortable(), Offer::service(0)],
@@ -90,6 +79,17 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         RAID_CREATE_PROGRAMS,
         apply_configuration,
     ),
+    StepDecl {
+        interface: "deploy",
+        name: "write_image",
+        // Proxied by the conductor's out-of-band step of the same name, so the priority
+        // does not matter (`ironic_python_agent/hardware.py:
+        // GenericHardwareManager.get_deploy_steps`).
+        offers: &[Offer::deploy(0)],
+        argsinfo: &[],
+        requires: crate::deploy::WRITE_IMAGE_PROGRAMS,
+        run: |m, call| m.deploy.write_image(call),
+    },
     StepDecl {
         interface: "raid",
         name: "create_configuration",

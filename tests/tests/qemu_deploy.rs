@@ -2,45 +2,41 @@
 //! `tests/images/build` onto virtual disks, then QEMU boots **the deployed disk** under OVMF
 //! (no kernel of ours) and the instance prints its marker on the serial console.
 //!
-//! 1. `direct_deploy_through_ironic_boots_the_instance`: the real Ironic 39 (fast track,
-//!    fake power, noop management), enroll → manage → provide (automated cleaning) →
-//!    `deploy` of a raw whole-disk image with a config drive, served over http to both the
-//!    conductor (HEAD, through a proxy setting) and the guest → `active`; the config drive
-//!    partition is on the disk; the disk boots under OVMF.
-//! 2. `qcow2_hints_and_wrong_checksum_on_one_vm`: one 256 MiB VM, three disks, the agent API
-//!    driven directly: a 2 GiB-virtual qcow2 (336 MiB of file, more than the guest's RAM)
-//!    lands on the disk the root device hint names, and only there; a wrong checksum fails
-//!    with IPA's message and leaves no partition table on its target (read on the host); the
-//!    qcow2-deployed disk boots under OVMF.
-//!
-//! The instance boot uses a small launcher here (OVMF pflash + the disk); it moves onto the
-//! shared harness once that supports firmware selection.
+//! 1. `direct_deploy_through_ironic_boots_the_instance`: the real Ironic 39 with its default
+//!    `direct` deploy interface (fake power, noop management, fast track), the ramdisk under
+//!    OVMF: provide (automated cleaning) → `deploy` of a raw whole-disk image with a config
+//!    drive, served over http to both the conductor (HEAD, through a proxy setting) and the
+//!    guest → `active`. On the host: the config-2 partition is on the disk, the NVRAM boot
+//!    entry `image.install_bootloader` made is in the variable store; then the disk boots
+//!    under OVMF with that store.
+//! 2. `qcow2_hints_and_wrong_checksum_on_one_vm`: one 256 MiB VM (SeaBIOS), three disks, the
+//!    agent API driven directly: a 2 GiB-virtual qcow2 (336 MiB of file, more than the
+//!    guest's RAM) lands on the disk the root device hint names, and only there; a wrong
+//!    checksum fails with IPA's message and leaves no partition table on its target (read on
+//!    the host); then the qcow2-deployed disk boots under OVMF.
 
+use agent_tests::disk_image::{content_digest, partition_table};
 use agent_tests::image_server::ImageServer;
-use agent_tests::ironic::{Ironic, IronicOptions};
-use agent_tests::qemu::{self, Bus, Disk, Vm, VmOptions, DEFAULT_MAC};
+use agent_tests::ironic::NodeSpec;
+use agent_tests::qemu::{
+    repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions, TEST_TOKEN,
+};
+use agent_tests::scenario::{Scenario, ScenarioOptions};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "qemuDeployTestToken0123456789abcdefghijklm";
 const MARKER: &str = "IRONIC-AGENT-TEST-INSTANCE-BOOTED";
 const MIB: u64 = 1 << 20;
-const AGENT_UP: Duration = Duration::from_secs(240);
-
-static ONE_VM: Mutex<()> = Mutex::new(());
 
 /// The test images (built once, cached in `target/test-images`).
 fn images() -> PathBuf {
-    let out = qemu::repo_root().join("target/test-images");
-    let _l =
-        qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/test-images.lock"));
-    let st = Command::new(qemu::repo_root().join("tests/images/build"))
+    let out = repo_root().join("target/test-images");
+    let _l = FileLock::acquire(&repo_root().join("target/test-images.lock"));
+    let st = Command::new(repo_root().join("tests/images/build"))
         .arg(&out)
         .status()
         .expect("running tests/images/build");
@@ -55,85 +51,28 @@ fn sha256_of(images: &Path, name: &str) -> String {
         .to_string()
 }
 
-// ------------------------------------------------------------------------------------------
-// Booting a deployed disk under OVMF
-// ------------------------------------------------------------------------------------------
-
-fn ensure_ovmf() -> PathBuf {
-    let code = PathBuf::from("/usr/share/OVMF/OVMF_CODE_4M.fd");
-    if !code.exists() {
-        let _l =
-            qemu::FileLock::acquire(&qemu::repo_root().join("target/ramdisk-cache/install.lock"));
-        if !code.exists() {
-            let st = Command::new("apt-get")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["install", "-y", "-qq", "--no-install-recommends", "ovmf"])
-                .status()
-                .expect("apt-get install ovmf");
-            assert!(st.success(), "apt-get install ovmf failed");
-        }
-    }
-    code
-}
-
-/// Boots `disk` (a raw image) under OVMF with a fresh variable store, no kernel from the
-/// host, and returns the serial console once the instance powers off (or after `limit`).
-fn boot_instance(disk: &Path, limit: Duration) -> String {
-    let code = ensure_ovmf();
-    let dir = tempfile::tempdir().unwrap();
-    let vars = dir.path().join("vars.fd");
-    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).unwrap();
-    let serial = dir.path().join("serial.log");
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "256", "-smp", "1",
-        ])
-        .args([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-monitor",
-            "none",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,format=raw,unit=0,readonly=on,file={}",
-            code.display()
-        ))
-        .arg("-drive")
-        .arg(format!(
-            "if=pflash,format=raw,unit=1,file={}",
-            vars.display()
-        ))
-        .arg("-drive")
-        .arg(format!(
-            "if=none,id=d0,file={},format=raw,readonly=on",
-            disk.display()
-        ))
-        .args(["-device", "virtio-blk-pci,drive=d0,bootindex=0"])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("qemu-system-x86_64");
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        sleep(Duration::from_millis(500));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
+/// Boots the disks of `set` with no kernel of ours, the first one under OVMF (with the
+/// variable store `vars`, else a fresh one), and waits for the instance's marker.
+fn boot_instance(set: &DiskSet, vars: Option<PathBuf>, name: &str) -> String {
+    let vm = Vm::boot(VmOptions {
+        boot: Boot::Disk,
+        firmware: Firmware::Ovmf { vars },
+        disks: set.disks().to_vec(),
+        max_runtime: Duration::from_secs(300),
+        name: name.into(),
+        ..VmOptions::default()
+    });
+    let t = Instant::now();
+    let line = vm
+        .wait_for_serial(MARKER, Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("the deployed disk did not boot under OVMF: {e}"));
+    vm.wait_for_serial("BOOTMODE=uefi", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
-        "qemu-deploy: instance boot of {} took {:.1?}",
-        disk.display(),
-        t0.elapsed()
+        "qemu-deploy: {name}: the instance booted in {:.1?}",
+        t.elapsed()
     );
-    log
+    line
 }
 
 // ------------------------------------------------------------------------------------------
@@ -147,7 +86,8 @@ fn read_at(disk: &Path, offset: u64, len: usize) -> Vec<u8> {
     b
 }
 
-/// GPT partition entries (type GUID bytes present) of a disk image, or `None`.
+/// Used GPT partition entries (a non-zero type GUID) of a disk image, or `None` without a
+/// GPT header at LBA 1.
 fn gpt_partition_count(disk: &Path) -> Option<usize> {
     let h = read_at(disk, 512, 92);
     if &h[..8] != b"EFI PART" {
@@ -162,74 +102,11 @@ fn gpt_partition_count(disk: &Path) -> Option<usize> {
     )
 }
 
-/// Whether the disk has neither an MBR signature nor either GPT header.
-fn no_partition_table(disk: &Path) -> bool {
-    let size = std::fs::metadata(disk).unwrap().len();
-    let head = read_at(disk, 0, 1024);
-    let tail = read_at(disk, size - 512, 512);
-    head[510..512] != [0x55, 0xaa] && &head[512..520] != b"EFI PART" && &tail[..8] != b"EFI PART"
-}
-
-fn is_zero(disk: &Path, len: usize) -> bool {
-    read_at(disk, 0, len).iter().all(|&b| b == 0)
-}
-
-// ------------------------------------------------------------------------------------------
-// The agent API, with long-running commands polled
-// ------------------------------------------------------------------------------------------
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// Runs `name` asynchronously and polls the command list until it is no longer RUNNING.
-fn run_command(vm: &Vm, name: &str, params: Value, limit: Duration) -> Value {
-    let url = format!(
-        "{}/v1/commands/?wait=false&agent_token={TOKEN}",
-        vm.agent_url()
-    );
-    let r = client()
-        .post(&url)
-        .json(&json!({"name": name, "params": params}))
-        .send()
-        .unwrap_or_else(|e| panic!("POST {name}: {e}\n{}", vm.serial_tail(40)));
-    let status = r.status();
-    let body: Value = r.json().unwrap();
-    assert!(status.is_success(), "{name}: HTTP {status}: {body}");
-    let id = body["id"].as_str().unwrap().to_string();
-    let t0 = Instant::now();
-    loop {
-        let list: Value = client()
-            .get(format!(
-                "{}/v1/commands/?agent_token={TOKEN}",
-                vm.agent_url()
-            ))
-            .send()
-            .and_then(|r| r.json())
-            .unwrap_or(Value::Null);
-        if let Some(c) = list["commands"]
-            .as_array()
-            .and_then(|l| l.iter().find(|c| c["id"] == id.as_str()))
-        {
-            if c["command_status"] != "RUNNING" {
-                eprintln!(
-                    "qemu-deploy: {name} -> {} in {:.1?}",
-                    c["command_status"],
-                    t0.elapsed()
-                );
-                return c.clone();
-            }
-        }
-        assert!(
-            t0.elapsed() < limit,
-            "{name} still running after {limit:?}\n{}",
-            vm.serial_tail(40)
-        );
-        sleep(Duration::from_secs(2));
-    }
+/// Whether `needle` occurs in the UTF-16LE text of a file (an OVMF variable store).
+fn contains_utf16(path: &Path, needle: &str) -> bool {
+    let data = std::fs::read(path).unwrap_or_default();
+    let pattern: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    data.windows(pattern.len()).any(|w| w == pattern)
 }
 
 fn write_image_step(
@@ -266,60 +143,46 @@ fn config_drive() -> String {
 
 #[test]
 fn direct_deploy_through_ironic_boots_the_instance() {
-    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let imgs = images();
     let server = ImageServer::start(imgs.clone());
-    // The conductor HEADs the guest's URL through our server acting as a proxy; its own
-    // calls to the API and to the agent (127.0.0.1) go direct.
+    // The conductor HEADs the guest's URL (10.0.2.2, which the host cannot reach) through
+    // our server acting as a proxy; its calls to its API and to the agent go direct.
     std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
     std::env::set_var("no_proxy", "127.0.0.1,localhost");
-    let ironic = Ironic::start(IronicOptions {
-        fast_track: true,
-        ..IronicOptions::default()
-    });
-    let node = ironic.create_node(
-        "qemu-deploy",
-        json!({"management_interface": "noop", "deploy_interface": "direct",
-               "properties": {"capabilities": "boot_mode:uefi"}}),
+    // Small: automated cleaning overwrites it (erase_devices, priority 10). The hint lets a
+    // disk below IPA's 4 GiB default minimum be the root device.
+    let set = DiskSet::new(
+        "deploy-ironic",
+        vec![Disk::new(Bus::Virtio, 128).serial("QLAB-D0")],
     );
-    let uuid = node["uuid"].as_str().unwrap().to_string();
-    ironic.create_port(&uuid, DEFAULT_MAC);
-    ironic.provision(&uuid, "manage", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "manageable", Duration::from_secs(60))
-        .unwrap();
-
-    let ironic_port = ironic.port();
-    let agent_port = qemu::free_port();
-    let vm = Vm::boot(VmOptions {
-        disks: vec![Disk::new(Bus::Virtio, 4096).serial("QLAB-D0")],
-        agent_port: Some(agent_port),
-        append: vec![
-            format!("ipa-api-url=http://10.0.2.2:{ironic_port}"),
-            "ipa-advertise-host=127.0.0.1".into(),
-            format!("ipa-advertise-port={agent_port}"),
-            "ipa-image-download-connection-retries=0".into(),
-        ],
-        name: "qemu-deploy-ironic".into(),
-        ..VmOptions::default()
+    let vars = set.dir().join("OVMF_VARS.fd");
+    let s = Scenario::start(ScenarioOptions {
+        node: NodeSpec::new("qemu-deploy").fields(json!({
+            "power_interface": "fake",
+            // `fake` management refuses the boot device `disk` the deploy sets.
+            "management_interface": "noop",
+            "properties": {"capabilities": "boot_mode:uefi", "root_device": {"serial": "QLAB-D0"}},
+        })),
+        vm: VmOptions {
+            firmware: Firmware::Ovmf {
+                vars: Some(vars.clone()),
+            },
+            disks: set.disks().to_vec(),
+            append: vec!["ipa-image-download-connection-retries=0".into()],
+            name: "qemu-deploy-ironic".into(),
+            ..VmOptions::default()
+        },
+        ..ScenarioOptions::default()
     });
-    vm.wait_for_serial("heartbeat accepted", AGENT_UP).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ironic.get_node(&uuid)["driver_internal_info"]["agent_url"].is_null() {
-        assert!(
-            Instant::now() < deadline,
-            "no agent_url\n{}",
-            ironic.log_tail(40)
-        );
-        sleep(Duration::from_millis(500));
-    }
-    ironic.provision(&uuid, "provide", json!(null));
-    ironic
-        .wait_for_provision_state(&uuid, "available", Duration::from_secs(420))
-        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", vm.serial_tail(60), ironic.log_tail(60)));
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(600),
+    );
 
-    ironic.patch_node(
-        &uuid,
+    s.ironic.patch_node(
+        s.uuid(),
         json!([
             {"op": "add", "path": "/instance_info/image_source", "value": server.url("disk.img")},
             {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
@@ -327,48 +190,54 @@ fn direct_deploy_through_ironic_boots_the_instance() {
             {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
         ]),
     );
-    let t = Instant::now();
-    ironic.provision(&uuid, "active", json!({"configdrive": config_drive()}));
-    let n = ironic
-        .wait_for_provision_state(&uuid, "active", Duration::from_secs(600))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\n{}\n--- Ironic ---\n{}",
-                vm.serial_tail(80),
-                ironic.log_tail(80)
-            )
-        });
-    eprintln!("qemu-deploy: deploy -> active in {:.1?}", t.elapsed());
-    assert!(n["last_error"].is_null(), "last_error: {}", n["last_error"]);
-    let log = vm.serial_log();
-    assert!(
-        log.contains("written to device /dev/vda root_uuid=0x00000000") || log.contains("verified"),
-        "{}",
-        vm.serial_tail(60)
+    let node = s.provision_to(
+        "active",
+        json!({"configdrive": config_drive()}),
+        "active",
+        Duration::from_secs(600),
     );
-    let disk = vm.disk_images()[0].clone();
-    sleep(Duration::from_secs(2));
-    vm.kill();
-    // The image (ESP) plus the config-2 partition made at the end of the disk.
     assert_eq!(
-        gpt_partition_count(&disk),
-        Some(2),
-        "ESP and config drive partitions"
+        node["driver_internal_info"]["root_uuid_or_disk_id"], "0x00000000",
+        "get_partition_uuids' root uuid of a GPT whole-disk image: {node}"
     );
-    let size = std::fs::metadata(&disk).unwrap().len();
-    let cd = read_at(&disk, size - 64 * MIB - 34 * 512, 64 * MIB as usize);
+    let log = s.vm.serial_log();
+    assert!(
+        log.contains("verified (sha256) and written to /dev/vda"),
+        "{}",
+        s.diagnostics(60)
+    );
+    assert!(
+        log.contains("Adding loader \\EFI\\BOOT\\BOOTX64.EFI on partition 1 of device /dev/vda"),
+        "install_bootloader registers the image's loader: {}",
+        s.diagnostics(60)
+    );
+    // The conductor's tear-down powers the ramdisk off through the agent.
+    let Scenario { vm, ironic, .. } = s;
+    assert!(
+        vm.wait_exit(Duration::from_secs(120)).is_some(),
+        "standby.power_off after the deploy did not power the ramdisk off\n{}",
+        vm.serial_tail(40)
+    );
+    drop(vm);
+    drop(ironic);
+
+    let disk = set.path(0);
+    assert_eq!(
+        gpt_partition_count(disk),
+        Some(2),
+        "the image's ESP and the config drive partition"
+    );
+    let size = std::fs::metadata(disk).unwrap().len();
+    let cd = read_at(disk, size - 64 * MIB - 34 * 512, 64 * MIB as usize);
     assert!(
         cd.windows(5).any(|w| w == b"CD001"),
         "the config drive is in the last 64 MiB"
     );
-
-    let console = boot_instance(&disk, Duration::from_secs(240));
     assert!(
-        console.contains(MARKER),
-        "the deployed disk did not boot under OVMF:\n{console}"
+        contains_utf16(&vars, "ironic1"),
+        "install_bootloader's NVRAM entry ironic1 is in the variable store"
     );
-    assert!(console.contains("BOOTMODE=uefi"));
-    drop(ironic);
+    boot_instance(&set, Some(vars), "qemu-deploy-instance-raw");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -377,38 +246,37 @@ fn direct_deploy_through_ironic_boots_the_instance() {
 
 #[test]
 fn qcow2_hints_and_wrong_checksum_on_one_vm() {
-    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let imgs = images();
     let server = ImageServer::start(imgs.clone());
+    let set = DiskSet::new(
+        "deploy-qcow2",
+        vec![
+            Disk::new(Bus::Virtio, 64).serial("QLAB-D0"),
+            Disk::new(Bus::Virtio, 2112).serial("QLAB-D1"),
+            Disk::new(Bus::Virtio, 64).serial("QLAB-D2"),
+        ],
+    );
+    // D2 carries a bootable image before the failed deploy: afterwards it must not.
+    let src = std::fs::read(imgs.join("disk.img")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(set.path(2))
+        .and_then(|f| f.write_all_at(&src, 0))
+        .unwrap();
+    let untouched = content_digest(set.path(0));
     let vm = Vm::boot(VmOptions {
         memory_mib: 256,
-        disks: vec![
-            Disk::new(Bus::Virtio, 1024).serial("QLAB-D0"),
-            Disk::new(Bus::Virtio, 2560).serial("QLAB-D1"),
-            Disk::new(Bus::Virtio, 1024).serial("QLAB-D2"),
-        ],
-        append: vec![
-            format!("ipa-agent-token={TOKEN}"),
-            "ipa-image-download-connection-retries=0".into(),
-        ],
+        disks: set.disks().to_vec(),
+        agent_token: Some(TEST_TOKEN.into()),
+        append: vec!["ipa-image-download-connection-retries=0".into()],
         name: "qemu-deploy-qcow2".into(),
         ..VmOptions::default()
     });
-    let disks: Vec<PathBuf> = vm.disk_images().to_vec();
-    // D2 carries a bootable image before the failed deploy: afterwards it must not.
-    {
-        let src = std::fs::read(imgs.join("disk.img")).unwrap();
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&disks[2])
-            .unwrap();
-        f.write_all_at(&src, 0).unwrap();
-    }
-    vm.wait_api(AGENT_UP);
+    vm.wait_api(Duration::from_secs(240));
 
     let hint = |serial: &str| json!({"properties": {"root_device": {"serial": serial}}});
-    let r = run_command(
-        &vm,
+    let t = Instant::now();
+    let r = vm.command_within(
         "deploy.execute_deploy_step",
         write_image_step(
             &server.url("big.qcow2"),
@@ -419,6 +287,7 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
         ),
         Duration::from_secs(900),
     );
+    eprintln!("qemu-deploy: big.qcow2 written in {:.1?}", t.elapsed());
     assert_eq!(
         r["command_status"],
         "SUCCEEDED",
@@ -429,19 +298,18 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
         r["command_result"]["deploy_result"]["result"],
         "prepare_image: image (big.qcow2) written to device /dev/vdb root_uuid=0x00000000"
     );
-    let uuids = vm.command(TOKEN, "standby.get_partition_uuids", json!({}));
+    let uuids = vm.command("standby.get_partition_uuids", json!({}));
     assert_eq!(uuids["command_result"], json!({"root uuid": "0x00000000"}));
     let rss = vm
         .serial_log()
         .lines()
         .rev()
-        .find(|l| l.contains("VmRSS"))
+        .find(|l| l.contains("peak RSS"))
         .map(str::to_string);
     eprintln!("qemu-deploy: {}", rss.unwrap_or_default());
 
     let wrong = "0".repeat(64);
-    let r = run_command(
-        &vm,
+    let r = vm.command_within(
         "deploy.execute_deploy_step",
         write_image_step(
             &server.url("disk.img"),
@@ -464,25 +332,27 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
     ] {
         assert!(details.contains(&part), "{part:?} missing in {details}");
     }
-    sleep(Duration::from_secs(2));
-    vm.kill();
+    vm.power_off();
 
-    assert!(
-        is_zero(&disks[0], 4 << 20),
+    assert_eq!(
+        content_digest(set.path(0)),
+        untouched,
         "the unhinted disk D0 must be untouched"
     );
     assert_eq!(
-        gpt_partition_count(&disks[1]),
+        gpt_partition_count(set.path(1)),
         Some(2),
         "big.qcow2 (ESP + data) on D1"
     );
-    assert!(
-        no_partition_table(&disks[2]),
+    assert_eq!(
+        partition_table(set.path(2)),
+        None,
         "after a checksum failure D2 must have no partition table"
     );
-    let console = boot_instance(&disks[1], Duration::from_secs(240));
-    assert!(
-        console.contains(MARKER),
-        "the qcow2-deployed disk did not boot under OVMF:\n{console}"
+    // The qcow2-deployed disk first: the firmware boots the first disk.
+    let boot_set = DiskSet::new(
+        "deploy-qcow2-boot",
+        vec![Disk::file(Bus::Virtio, set.path(1)).read_only()],
     );
+    boot_instance(&boot_set, None, "qemu-deploy-instance-qcow2");
 }

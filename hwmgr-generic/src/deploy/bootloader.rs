@@ -18,7 +18,7 @@
 //! holders) is refused with a clear error.
 
 use super::partitions::read_table;
-use super::tools;
+use crate::tools::{efibootmgr, mount, umount, DevPath};
 use crate::Machine;
 use hwmgr::{AgentError, ErrorKind, Result};
 use serde_json::{Map, Value};
@@ -213,7 +213,7 @@ pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Res
         tracing::warn!("Boot mode mismatch: target boot mode is {t}, current boot mode is {current}. Installing boot loader may fail or work incorrectly.");
     }
     if uefi {
-        let setup = if m.runner.run(&tools::efibootmgr_version()).is_err() {
+        let setup = if m.run(&efibootmgr::version()).is_err() {
             tracing::warn!("efibootmgr is not available in the ramdisk");
             Ok(false)
         } else {
@@ -294,9 +294,7 @@ pub fn manage_uefi(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<bo
     let mount_dir: PathBuf = m.host.path(ESP_MOUNT);
     std::fs::create_dir_all(&mount_dir)
         .map_err(|e| exec_error(disk, format!("creating {}: {e}", mount_dir.display())))?;
-    let part_path = m.host.device(&part)?;
-    m.runner
-        .run(&tools::mount_read_only_vfat(&part_path, &mount_dir))
+    m.run(&mount::vfat_read_only(&DevPath::new(&part)?, ESP_MOUNT))
         .map_err(|e| exec_error(disk, e))?;
     let loaders = find_loaders(&mount_dir);
     let entries: Vec<(String, String)> = loaders
@@ -311,7 +309,7 @@ pub fn manage_uefi(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<bo
             }
         })
         .collect();
-    if let Err(e) = m.runner.run(&tools::umount(&mount_dir)) {
+    if let Err(e) = m.run(&umount::dir(ESP_MOUNT)) {
         return Err(exec_error(
             disk,
             format!("Umounting efi system partition failed: {e}"),
@@ -322,26 +320,21 @@ pub fn manage_uefi(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<bo
         return Ok(false);
     }
     ensure_efivarfs(m).map_err(|e| exec_error(disk, e))?;
-    let disk_path = m.host.device(disk)?;
+    let disk_dev = DevPath::new(disk)?;
     let existing = m
-        .runner
-        .run(&tools::efibootmgr_list())
+        .run(&efibootmgr::list())
         .map_err(|e| exec_error(disk, e))?;
     let records = boot_records(&existing.stdout);
     for (loader, label) in &entries {
         for (num, _) in records.iter().filter(|(_, l)| l == label) {
             tracing::info!("deleting the NVRAM boot entry Boot{num} labelled {label}");
-            m.runner
-                .run(&tools::efibootmgr_delete(num))
+            m.run(&efibootmgr::delete(num))
                 .map_err(|e| exec_error(disk, e))?;
         }
         tracing::info!(
             "Adding loader {loader} on partition {part_no} of device {disk} with label {label}"
         );
-        m.runner
-            .run(&tools::efibootmgr_create(
-                &disk_path, part_no, label, loader,
-            ))
+        m.run(&efibootmgr::create(&disk_dev, part_no, label, loader))
             .map_err(|e| exec_error(disk, e))?;
     }
     Ok(true)
@@ -356,8 +349,7 @@ fn ensure_efivarfs(m: &Machine) -> std::result::Result<(), String> {
     {
         return Ok(());
     }
-    m.runner
-        .run(&tools::mount_efivarfs(&m.host.path(EFIVARS)))
+    m.run(&mount::efivarfs(EFIVARS))
         .map(|_| ())
         .map_err(|e| format!("efivarfs is not mounted at {EFIVARS} and mounting it failed: {e}"))
 }

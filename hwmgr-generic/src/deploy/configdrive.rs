@@ -13,7 +13,7 @@
 use super::http::HttpClient;
 use super::image_info::is_http_url;
 use super::partitions::{read_table, TableKind};
-use super::tools;
+use crate::tools::{blkid, parted, sgdisk, DevPath};
 use crate::Machine;
 use hwmgr::{AgentError, ErrorKind, Result};
 use std::io::Read;
@@ -180,11 +180,13 @@ pub fn partition_path(m: &Machine, disk: &str, n: u32) -> Result<String> {
 fn labelled_partition(m: &Machine, disk: &str) -> Result<Option<String>> {
     let mut found = Vec::new();
     for (_, p) in partitions_of(m, disk) {
-        let path = m.host.device(&p)?;
         let label = m
-            .runner
-            .run(&tools::blkid_label(&path))
-            .map(|o| o.stdout.trim().to_string())
+            .run(&blkid::probe(&DevPath::new(&p)?))
+            .map(|o| {
+                blkid::value(&o.stdout, "LABEL")
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .unwrap_or_default();
         if label.eq_ignore_ascii_case("config-2") {
             found.push(p);
@@ -201,6 +203,7 @@ fn labelled_partition(m: &Machine, disk: &str) -> Result<Option<String>> {
 }
 
 fn create_partition(m: &Machine, disk: &str, node: &str) -> Result<String> {
+    let dev = DevPath::new(disk)?;
     let path: PathBuf = m.host.device(disk)?;
     let f = std::fs::File::open(&path).map_err(|e| err(format!("cannot read {disk}: {e}")))?;
     let before = read_table(&f, super::sector_size(m, disk))
@@ -211,7 +214,7 @@ fn create_partition(m: &Machine, disk: &str, node: &str) -> Result<String> {
             ))
         })?;
     let cmd = match before.kind {
-        TableKind::Gpt => tools::sgdisk_new_partition_at_end(&path, MAX_CONFIG_DRIVE_MIB),
+        TableKind::Gpt => sgdisk::new_partition_at_end(&dev, MAX_CONFIG_DRIVE_MIB),
         TableKind::Msdos => {
             if before.partitions.len() > 3 {
                 return Err(err(format!(
@@ -227,14 +230,14 @@ fn create_partition(m: &Machine, disk: &str, node: &str) -> Result<String> {
                 tracing::warn!("Disk size is larger than 2TB for node {node}. Creating config drive at the end of the disk {disk}.");
                 let start = format!("{}", MAX_DISK_MIB_FOR_MBR - MAX_CONFIG_DRIVE_MIB - 1);
                 let end = format!("{}", MAX_DISK_MIB_FOR_MBR - 1);
-                tools::parted_mkpart(&path, &start, &end)
+                parted::mkpart_fat32(&dev, &start, &end)
             } else {
-                tools::parted_mkpart(&path, &format!("-{MAX_CONFIG_DRIVE_MIB}MiB"), "-0")
+                parted::mkpart_fat32(&dev, &format!("-{MAX_CONFIG_DRIVE_MIB}MiB"), "-0")
             }
         }
     };
     drop(f);
-    m.runner.run(&cmd).map_err(|e| {
+    m.run(&cmd).map_err(|e| {
         err(format!(
             "Failed to create config drive on disk {disk} for node {node}. Error: {e}"
         ))

@@ -38,15 +38,21 @@ pub mod partitions;
 pub mod qcow2;
 pub mod stream;
 pub mod target;
-pub mod tools;
 pub mod writer;
 
+use crate::tools::{sgdisk, DevPath};
 use crate::Machine;
 use hwmgr::{AgentError, ErrorKind, Result, StepCall};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
+
+/// Programs `write_image` needs (names of [`crate::tools::Program`]): the config drive's
+/// partition is made with `sgdisk` (GPT) or `parted` (msdos) and found by its label with
+/// `blkid`. The image itself is written by the agent; the re-reads of the partition table
+/// and the move of the backup GPT are best effort (logged), so their programs are not listed.
+pub const WRITE_IMAGE_PROGRAMS: &[&str] = &["sgdisk", "parted", "blkid"];
 
 /// The agent's options that shape a deploy, with IPA's defaults
 /// (`ironic_python_agent/config.py`), plus what the lookup's `config` sets.
@@ -303,6 +309,7 @@ impl Deployer {
 
     /// `fix_gpt_partition`, the re-read, and `_validate_partitioning`.
     fn after_write(&self, disk: &str) -> Result<()> {
+        let dev = DevPath::new(disk)?;
         let path = self.machine.host.device(disk)?;
         let sector = sector_size(&self.machine, disk);
         let read = || -> std::result::Result<Option<partitions::PartitionTable>, String> {
@@ -317,11 +324,7 @@ impl Deployer {
             let last_lba = size / sector - 1;
             if t.gpt_alternate_lba.is_some_and(|alt| alt != last_lba) {
                 tracing::info!("moving the backup GPT of {disk} to the end of the disk");
-                if let Err(e) = self
-                    .machine
-                    .runner
-                    .run(&tools::sgdisk_move_backup_to_end(&path))
-                {
+                if let Err(e) = self.machine.run(&sgdisk::move_backup_to_end(&dev)) {
                     tracing::warn!("could not move the backup GPT of {disk} to the end: {e}");
                 }
             }

@@ -3,12 +3,13 @@
 
 use super::*;
 use crate::Machine;
-use hwmgr::fake_machine::FakeMachine;
-use hwmgr::{Host, RecordingRunner};
+use hwmgr::Host;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::fake_machine::FakeMachine;
+use testkit::RecordingRunner;
 
 const GIB: u64 = 1 << 30;
 
@@ -503,13 +504,11 @@ fn an_existing_config_2_partition_receives_the_config_drive() {
         &[
             "blkid",
             "-p",
-            "-s",
-            "LABEL",
             "-o",
-            "value",
+            "export",
             &devdir.join("vda2").to_string_lossy(),
         ],
-        "config-2\n",
+        "DEVNAME=/dev/vda2\nLABEL=config-2\nTYPE=iso9660\n",
     );
     let d = Deployer::new(
         Machine::new(Host::new(dir.path()), runner.clone()),

@@ -82,6 +82,18 @@ pub mod parted {
     pub fn rm(disk: &DevPath, number: u32) -> ToolCmd {
         on(disk).texts(["--", "rm"]).text(number.to_string())
     }
+
+    /// A primary fat32 partition between two parted positions in MiB, counted from the
+    /// disk's start, or from its end when negative (`-64MiB`, `-0`): the config drive on an
+    /// msdos label (`partition_utils.create_config_drive_partition`).
+    pub fn mkpart_fat32(disk: &DevPath, start: &str, end: &str) -> ToolCmd {
+        ToolCmd::new(Program::Parted)
+            .texts(["-a", "optimal", "-s", "--"])
+            .device(disk)
+            .texts(["mkpart", "primary", "fat32"])
+            .text(start)
+            .text(end)
+    }
 }
 
 pub mod sgdisk {
@@ -91,6 +103,22 @@ pub mod sgdisk {
     /// Prints the first sector a new partition can start at (last line of stdout).
     pub fn first_free(disk: &DevPath) -> ToolCmd {
         ToolCmd::new(Program::Sgdisk).text("-F").device(disk)
+    }
+
+    /// Moves the backup GPT to the end of a disk larger than the image written to it
+    /// (`disk_utils.fix_gpt_partition`).
+    pub fn move_backup_to_end(disk: &DevPath) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk).text("-e").device(disk)
+    }
+
+    /// A new GPT partition in the last `mib` MiB of the free space at the disk's end, with
+    /// a random partition GUID (`partition_utils.create_config_drive_partition`).
+    pub fn new_partition_at_end(disk: &DevPath, mib: u64) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk)
+            .text("-n")
+            .text(format!("0:-{mib}MB:0"))
+            .texts(["-u", "0:R"])
+            .device(disk)
     }
 
     /// Destroys the GPT and MBR structures (IPA `disk_utils.destroy_disk_metadata`).

@@ -118,6 +118,13 @@ pub mod blkid {
             .ok_codes(&[0, 2])
             .timeout(PROBE)
     }
+
+    /// The value of `key` in [`probe`]'s output (`LABEL=config-2` → `config-2`).
+    pub fn value<'a>(export: &'a str, key: &str) -> Option<&'a str> {
+        export
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,12 @@
 //! `crate::manager::STEPS`); [`Program::package`] names what to add to a ramdisk that lacks
 //! one.
 
+pub mod boot;
 pub mod disk;
 pub mod drive;
 pub mod mdadm;
 
+pub use boot::{efibootmgr, mount, umount};
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
 pub use drive::{blkid, hdparm, nvme, smartctl};
 
@@ -37,10 +39,13 @@ pub enum Program {
     Nvme,
     Hdparm,
     Smartctl,
+    Efibootmgr,
+    Mount,
+    Umount,
 }
 
 impl Program {
-    pub const ALL: [Program; 13] = [
+    pub const ALL: [Program; 16] = [
         Program::Mdadm,
         Program::Parted,
         Program::Sgdisk,
@@ -54,6 +59,9 @@ impl Program {
         Program::Nvme,
         Program::Hdparm,
         Program::Smartctl,
+        Program::Efibootmgr,
+        Program::Mount,
+        Program::Umount,
     ];
 
     /// The executable's name, looked up on PATH by the runner.
@@ -72,6 +80,9 @@ impl Program {
             Program::Nvme => "nvme",
             Program::Hdparm => "hdparm",
             Program::Smartctl => "smartctl",
+            Program::Efibootmgr => "efibootmgr",
+            Program::Mount => "mount",
+            Program::Umount => "umount",
         }
     }
 
@@ -94,6 +105,8 @@ impl Program {
             Program::Nvme => "nvme-cli",
             Program::Hdparm => "hdparm",
             Program::Smartctl => "smartmontools",
+            Program::Efibootmgr => "efibootmgr",
+            Program::Mount | Program::Umount => "mount",
             Program::Dd => "coreutils",
             Program::Udevadm => "udev",
         }
@@ -184,6 +197,9 @@ enum Arg {
         prefix: &'static str,
         path: DevPath,
     },
+    /// One of the agent's own directories (a constant such as a mount point), resolved
+    /// under the host root like a device.
+    Dir(&'static str),
 }
 
 /// A command of the table: built only by the functions of this module's submodules.
@@ -227,6 +243,11 @@ impl ToolCmd {
         self
     }
 
+    fn dir(mut self, path: &'static str) -> ToolCmd {
+        self.args.push(Arg::Dir(path));
+        self
+    }
+
     /// Exit codes that are answers, not failures.
     fn ok_codes(mut self, codes: &'static [i32]) -> ToolCmd {
         self.ok_codes = codes;
@@ -247,19 +268,19 @@ impl ToolCmd {
     pub fn devices(&self) -> impl Iterator<Item = &DevPath> {
         self.args.iter().filter_map(|a| match a {
             Arg::Device { path, .. } => Some(path),
-            Arg::Text(_) => None,
+            Arg::Text(_) | Arg::Dir(_) => None,
         })
     }
 
     /// The argv as the machine sees it (device paths as given, not under a fake root).
     pub fn argv(&self) -> Vec<String> {
-        self.render(|p| p.as_str().to_string())
+        self.render(|p| p.to_string())
     }
 
     /// The command for the runner: device arguments resolved under `host`'s root, every
     /// other argument unchanged.
     pub fn resolve(&self, host: &Host) -> Cmd {
-        let argv = self.render(|p| host.path(p.as_str()).to_string_lossy().into_owned());
+        let argv = self.render(|p| host.path(p).to_string_lossy().into_owned());
         let cmd = Cmd::new(self.program.name())
             .args(&argv[1..])
             .ok_codes(self.ok_codes);
@@ -269,11 +290,13 @@ impl ToolCmd {
         }
     }
 
-    fn render(&self, device: impl Fn(&DevPath) -> String) -> Vec<String> {
+    /// The argv, every device and directory argument passed through `resolve`.
+    fn render(&self, resolve: impl Fn(&str) -> String) -> Vec<String> {
         std::iter::once(self.program.name().to_string())
             .chain(self.args.iter().map(|a| match a {
                 Arg::Text(t) => t.clone(),
-                Arg::Device { prefix, path } => format!("{prefix}{}", device(path)),
+                Arg::Device { prefix, path } => format!("{prefix}{}", resolve(path.as_str())),
+                Arg::Dir(dir) => resolve(dir),
             }))
             .collect()
     }

@@ -72,6 +72,11 @@ impl Vm {
     /// `GET /v1/commands/<id>?wait=true` until it is no longer RUNNING (at most
     /// [`COMMAND_TIMEOUT`]). Returns the command result document; panics on an HTTP error.
     pub fn command(&self, name: &str, params: Value) -> Value {
+        self.command_within(name, params, COMMAND_TIMEOUT)
+    }
+
+    /// [`Vm::command`] for a command that may run up to `limit` (an image deploy).
+    pub fn command_within(&self, name: &str, params: Value, limit: Duration) -> Value {
         let http = client(COMMAND_TIMEOUT);
         let token = self.token();
         let url = format!(
@@ -90,11 +95,11 @@ impl Vm {
             .as_str()
             .unwrap_or_else(|| panic!("{name}: no command id in {doc}"))
             .to_string();
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let deadline = Instant::now() + limit;
         while doc["command_status"] == "RUNNING" {
             assert!(
                 Instant::now() < deadline,
-                "{name} still RUNNING after {COMMAND_TIMEOUT:?}\n{}",
+                "{name} still RUNNING after {limit:?}\n{}",
                 self.serial_tail(60)
             );
             let url = format!(

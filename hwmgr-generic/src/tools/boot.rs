@@ -1,0 +1,104 @@
+//! Boot set-up programs of the deploy: efibootmgr (UEFI NVRAM boot entries), mount and
+//! umount (the ESP read-only, efivarfs). `ironic_python_agent/efi_utils.py:
+//! add_boot_record`, `_run_efibootmgr`.
+
+pub mod efibootmgr {
+    //! `efibootmgr`: needs efivarfs mounted.
+    use crate::tools::{DevPath, Program, ToolCmd};
+    use std::time::Duration;
+
+    pub fn version() -> ToolCmd {
+        ToolCmd::new(Program::Efibootmgr).text("--version")
+    }
+
+    /// Every boot entry with its device path (`-v`).
+    pub fn list() -> ToolCmd {
+        ToolCmd::new(Program::Efibootmgr).text("-v")
+    }
+
+    /// Deletes entry `BootXXXX` (`boot_num`: the hex digits, as `list` prints them).
+    pub fn delete(boot_num: &str) -> ToolCmd {
+        ToolCmd::new(Program::Efibootmgr)
+            .text("-b")
+            .text(boot_num)
+            .text("-B")
+    }
+
+    /// `efibootmgr -v -c -d <disk> -p <n> -w -L <label> -l <loader>`: a new entry, first in
+    /// the boot order. Firmware can be slow to write NVRAM, hence the long timeout.
+    pub fn create(disk: &DevPath, part: u32, label: &str, loader: &str) -> ToolCmd {
+        ToolCmd::new(Program::Efibootmgr)
+            .texts(["-v", "-c", "-d"])
+            .device(disk)
+            .text("-p")
+            .text(part.to_string())
+            .text("-w")
+            .text("-L")
+            .text(label)
+            .text("-l")
+            .text(loader)
+            .timeout(Duration::from_secs(120))
+    }
+}
+
+pub mod mount {
+    //! `mount`.
+    use crate::tools::{DevPath, Program, ToolCmd};
+
+    /// A vfat file system (the ESP), read-only: the deploy only reads it.
+    pub fn vfat_read_only(dev: &DevPath, dir: &'static str) -> ToolCmd {
+        ToolCmd::new(Program::Mount)
+            .texts(["-o", "ro", "-t", "vfat"])
+            .device(dev)
+            .dir(dir)
+    }
+
+    /// efivarfs, which efibootmgr reads and writes.
+    pub fn efivarfs(dir: &'static str) -> ToolCmd {
+        ToolCmd::new(Program::Mount)
+            .texts(["-t", "efivarfs", "efivarfs"])
+            .dir(dir)
+    }
+}
+
+pub mod umount {
+    //! `umount`.
+    use crate::tools::{Program, ToolCmd};
+
+    pub fn dir(dir: &'static str) -> ToolCmd {
+        ToolCmd::new(Program::Umount).dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::DevPath;
+    use hwmgr::Host;
+
+    #[test]
+    fn command_lines() {
+        let vda = DevPath::new("/dev/vda").unwrap();
+        let host = Host::new("/fake");
+        let lines: Vec<String> = [
+            efibootmgr::create(&vda, 1, "ironic1", "\\EFI\\BOOT\\BOOTX64.EFI"),
+            efibootmgr::delete("0003"),
+            mount::vfat_read_only(&vda.partition(1), "/run/esp"),
+            mount::efivarfs("/sys/firmware/efi/efivars"),
+            umount::dir("/run/esp"),
+        ]
+        .iter()
+        .map(|c| c.resolve(&host).argv().join(" "))
+        .collect();
+        assert_eq!(
+            lines,
+            [
+                "efibootmgr -v -c -d /fake/dev/vda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI",
+                "efibootmgr -b 0003 -B",
+                "mount -o ro -t vfat /fake/dev/vda1 /fake/run/esp",
+                "mount -t efivarfs efivarfs /fake/sys/firmware/efi/efivars",
+                "umount /fake/run/esp",
+            ]
+        );
+    }
+}
