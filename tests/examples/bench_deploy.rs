@@ -14,8 +14,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "benchDeployToken0123456789abcdefghijklmnopq";
-
 fn sha256(p: &Path) -> String {
     let out = Command::new("sha256sum")
         .arg(p)
@@ -30,25 +28,17 @@ fn sha256(p: &Path) -> String {
 
 fn write_image(vm: &Vm, url: &str, id: &str, sum: &str) -> (Value, Duration) {
     let t = Instant::now();
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let body = json!({"name": "deploy.execute_deploy_step", "params": {
+    let params = json!({
         "step": {"interface": "deploy", "step": "write_image", "args": {
             "image_info": {"id": id, "urls": [url], "disk_format": null, "stream_raw_images": true,
                            "os_hash_algo": "sha256", "os_hash_value": sum},
             "configdrive": null}},
-        "node": {"properties": {"root_device": {"serial": "BENCH"}}}, "ports": []}});
-    let r: Value = client
-        .post(format!(
-            "{}/v1/commands/?wait=true&agent_token={TOKEN}",
-            vm.agent_url()
-        ))
-        .json(&body)
-        .send()
-        .and_then(|r| r.json())
-        .expect("write_image");
+        "node": {"properties": {"root_device": {"serial": "BENCH"}}}, "ports": []});
+    let r = vm.command_within(
+        "deploy.execute_deploy_step",
+        params,
+        Duration::from_secs(3600),
+    );
     (r, t.elapsed())
 }
 
@@ -91,10 +81,8 @@ fn main() {
     let vm = Vm::boot(VmOptions {
         memory_mib: 256,
         disks: vec![Disk::new(Bus::Virtio, 2560).serial("BENCH")],
-        append: vec![
-            format!("ipa-agent-token={TOKEN}"),
-            "ironic-agent.bench-write=vda:512".into(),
-        ],
+        agent_token: Some(qemu::TEST_TOKEN.into()),
+        append: vec!["ironic-agent.bench-write=vda:512".into()],
         max_runtime: Duration::from_secs(3600),
         name: "bench-deploy".into(),
         ..VmOptions::default()

@@ -86,20 +86,26 @@ fn read_at(disk: &Path, offset: u64, len: usize) -> Vec<u8> {
     b
 }
 
-/// Used GPT partition entries (a non-zero type GUID) of a disk image, or `None` without a
-/// GPT header at LBA 1.
-fn gpt_partition_count(disk: &Path) -> Option<usize> {
+/// The (first LBA, last LBA) of every used GPT partition entry (a non-zero type GUID) of a
+/// disk image, or `None` without a GPT header at LBA 1.
+fn gpt_partitions(disk: &Path) -> Option<Vec<(u64, u64)>> {
     let h = read_at(disk, 512, 92);
     if &h[..8] != b"EFI PART" {
         return None;
     }
+    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
     let entries = read_at(disk, 1024, 128 * 128);
     Some(
         entries
             .chunks(128)
             .filter(|e| e[..16].iter().any(|&b| b != 0))
-            .count(),
+            .map(|e| (le64(&e[32..40]), le64(&e[40..48])))
+            .collect(),
     )
+}
+
+fn gpt_partition_count(disk: &Path) -> Option<usize> {
+    gpt_partitions(disk).map(|p| p.len())
 }
 
 /// Whether `needle` occurs in the UTF-16LE text of a file (an OVMF variable store).
@@ -227,11 +233,16 @@ fn direct_deploy_through_ironic_boots_the_instance() {
         Some(2),
         "the image's ESP and the config drive partition"
     );
+    // The config drive's ISO 9660 volume descriptor (`CD001` at byte 0x8001) starts the
+    // partition IPA's rule makes in the last 64 MiB of the disk.
     let size = std::fs::metadata(disk).unwrap().len();
-    let cd = read_at(disk, size - 64 * MIB - 34 * 512, 64 * MIB as usize);
+    let parts = gpt_partitions(disk).unwrap_or_default();
+    let config_drive = parts
+        .iter()
+        .find(|(first, _)| read_at(disk, first * 512 + 0x8001, 5) == b"CD001");
     assert!(
-        cd.windows(5).any(|w| w == b"CD001"),
-        "the config drive is in the last 64 MiB"
+        config_drive.is_some_and(|(first, _)| size - first * 512 <= 66 * MIB),
+        "no config drive at the disk's end: partitions {parts:?} of a {size}-byte disk"
     );
     assert!(
         contains_utf16(&vars, "ironic1"),

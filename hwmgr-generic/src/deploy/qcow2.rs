@@ -327,7 +327,8 @@ pub fn decode_with_limit<R: Read, S: Sink>(
     Ok((h, d.written))
 }
 
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads until `buf` is full or the stream ends; the count read.
+pub(super) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

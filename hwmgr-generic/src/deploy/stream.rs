@@ -234,15 +234,7 @@ enum CopyError {
 /// detection), read before anything is written.
 fn read_head(src: &mut Source) -> Result<Vec<u8>, Failure> {
     let mut head = vec![0u8; 1 << 20];
-    let mut n = 0;
-    while n < head.len() {
-        match src.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(src.read_failure(e)),
-        }
-    }
+    let n = super::qcow2::read_full(src, &mut head).map_err(|e| src.read_failure(e))?;
     head.truncate(n);
     if head.is_empty() {
         return Err(Failure::Retry(download_error(
@@ -258,15 +250,7 @@ fn copy_raw(head: &[u8], src: &mut Source, disk: &mut DiskWriter) -> Result<(), 
     let mut at = head.len() as u64;
     let mut buf = vec![0u8; WRITE_BLOCK];
     loop {
-        let mut n = 0;
-        while n < buf.len() {
-            match src.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CopyError::Read(e)),
-            }
-        }
+        let n = super::qcow2::read_full(src, &mut buf).map_err(CopyError::Read)?;
         if n == 0 {
             return Ok(());
         }
