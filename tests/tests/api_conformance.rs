@@ -777,4 +777,11 @@ fn deploy_commands_are_served_with_ipas_shapes() {
         r.body["command_error"]["details"],
         "Image is missing 'urls' field."
     );
+    // run_image (the `agent` power interface's reboot): async, no parameters; on a fake
+    // machine root it syncs and reboots nothing.
+    let r = post_cmd(&a, true, "standby.run_image", json!({"bogus": 1}));
+    assert_fault(&r, 400, "Invalid command parameters");
+    let r = post_cmd(&a, true, "standby.run_image", json!({}));
+    assert_eq!(r.body["command_status"], "SUCCEEDED", "{}", r.text);
+    assert_eq!(r.body["command_name"], "run_image");
 }
