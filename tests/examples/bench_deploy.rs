@@ -1,7 +1,8 @@
 //! Deploy benchmark (figures, not assertions): in one 256 MiB QEMU guest,
 //! 1. the raw write bandwidth of a virtual disk (`dd` of 512 MiB of zeros, 4 MiB blocks,
 //!    fsync, run by the ramdisk's init before the agent starts: `ironic-agent.bench-write`),
-//! 2. `deploy.write_image` of a 512 MiB raw image (random bytes, sha256) onto the same disk,
+//! 2. `deploy.write_image` of a 512 MiB raw image (a GPT, then random bytes; sha256) onto the
+//!    same disk,
 //! 3. `deploy.write_image` of the 2 GiB-virtual qcow2 of `tests/images/build`,
 //!
 //! and prints throughput and the agent's peak RSS (VmHWM) side by side with the goals.
@@ -10,6 +11,7 @@
 use agent_tests::image_server::ImageServer;
 use agent_tests::qemu::{self, Bus, Disk, Vm, VmOptions};
 use serde_json::{json, Value};
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -60,17 +62,17 @@ fn main() {
         .status()
         .unwrap();
     assert!(st.success());
-    let bench_raw = imgs.join("bench.raw");
+    // A whole-disk image must hold a partition table: the test image's GPT and ESP, then
+    // random bytes up to 512 MiB.
+    let bench_raw = imgs.join("bench-gpt.raw");
     if !bench_raw.exists() {
-        let st = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "head -c 512M /dev/urandom > {}",
-                bench_raw.display()
-            ))
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let mut f = std::fs::File::create(&bench_raw).unwrap();
+        let mut head = std::fs::File::open(imgs.join("disk.img")).unwrap();
+        let head_len = std::io::copy(&mut head, &mut f).unwrap();
+        let mut random = std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .take((512 << 20) - head_len);
+        std::io::copy(&mut random, &mut f).unwrap();
     }
     let raw_sum = sha256(&bench_raw);
     let qcow_sum = std::fs::read_to_string(imgs.join("big.qcow2.sha256"))
@@ -91,9 +93,9 @@ fn main() {
         .wait_for_serial("bench: raw write", Duration::from_secs(900))
         .unwrap();
     vm.wait_api(Duration::from_secs(300));
-    let (r1, t1) = write_image(&vm, &server.url("bench.raw"), "bench.raw", &raw_sum);
+    let (r1, t1) = write_image(&vm, &server.url("bench-gpt.raw"), "bench-gpt.raw", &raw_sum);
     assert_eq!(r1["command_status"], "SUCCEEDED", "{r1}");
-    let l1 = agent_line(&vm, "bench.raw");
+    let l1 = agent_line(&vm, "bench-gpt.raw");
     let (r2, t2) = write_image(&vm, &server.url("big.qcow2"), "big.qcow2", &qcow_sum);
     assert_eq!(r2["command_status"], "SUCCEEDED", "{r2}");
     let l2 = agent_line(&vm, "big.qcow2");
