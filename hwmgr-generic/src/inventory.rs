@@ -3,10 +3,10 @@
 //! tools only where the kernel has no file for it (`ip` for addresses, `ipmitool` for the
 //! BMC).
 
+use crate::tools;
 use blockdev::{list_block_devices, pci_address_in, resolved_sys_path};
-use hwmgr::{Cmd, Host, Runner};
+use hwmgr::{Host, Runner};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// The inventory document, with exactly these keys of IPA's inventory: `interfaces`,
 /// `cpu`, `disks`, `memory`, `bmc_address`, `bmc_v6address`, `system_vendor`, `boot`,
@@ -56,11 +56,8 @@ fn attr_opt(host: &Host, path: &str) -> Option<String> {
 
 /// IPv4 and IPv6 addresses per interface from `ip -j addr`; empty when `ip` is missing or
 /// fails.
-fn ip_addresses(runner: &dyn Runner) -> Vec<(String, Option<String>, Option<String>)> {
-    let cmd = Cmd::new("ip")
-        .args(["-j", "addr", "show"])
-        .timeout(Duration::from_secs(10));
-    let Ok(out) = runner.run(&cmd) else {
+fn ip_addresses(host: &Host, runner: &dyn Runner) -> Vec<(String, Option<String>, Option<String>)> {
+    let Ok(out) = runner.run(&tools::ip::addresses_json().resolve(host)) else {
         return Vec::new();
     };
     let Ok(Value::Array(links)) = serde_json::from_str::<Value>(&out.stdout) else {
@@ -96,7 +93,7 @@ fn interfaces(host: &Host, runner: &dyn Runner) -> Value {
     let addrs = if names.is_empty() {
         Vec::new()
     } else {
-        ip_addresses(runner)
+        ip_addresses(host, runner)
     };
     let list: Vec<Value> = names
         .iter()
@@ -275,10 +272,7 @@ fn bmc_addresses(host: &Host, runner: &dyn Runner) -> (Value, Value) {
     }
     let mut v4 = "0.0.0.0".to_string();
     for channel in 1..=11 {
-        let cmd = Cmd::new("ipmitool")
-            .args(["lan", "print", &channel.to_string()])
-            .timeout(Duration::from_secs(15));
-        let Ok(out) = runner.run(&cmd) else {
+        let Ok(out) = runner.run(&tools::ipmitool::lan_print(channel).resolve(host)) else {
             continue;
         };
         let ip = out.stdout.lines().find_map(|l| {

@@ -12,10 +12,11 @@
 //! every manager's reason (e.g. why the Smart Array manager was not loaded).
 
 use crate::deploy::{Deployer, SharedSettings};
+use crate::tools::{self, ToolCmd};
 use crate::Machine;
 use hwmgr::{
-    AgentError, ApplyConfigurationArgs, Cmd, HardwareManager, LogFile, MissingPrograms, Offer,
-    Step, StepCall, StepDecl, StepKind, StepTable, Support, SupportLevel,
+    AgentError, ApplyConfigurationArgs, HardwareManager, LogFile, MissingPrograms, Offer, Step,
+    StepCall, StepDecl, StepKind, StepTable, Support, SupportLevel,
 };
 use serde_json::Value;
 
@@ -121,7 +122,7 @@ impl GenericHardwareManager {
     }
 
     fn full_sync(&self) -> Result<Value, AgentError> {
-        if let Err(e) = self.machine.runner.run(&Cmd::new("sync")) {
+        if let Err(e) = self.machine.run(&tools::sync::all()) {
             tracing::warn!("sync failed: {e}");
         }
         Ok(Value::Null)
@@ -129,8 +130,8 @@ impl GenericHardwareManager {
 }
 
 /// Runs a tool for the log bundle; a tool that is missing or fails is left out.
-fn tool_output(m: &Machine, name: &str, program: &str, args: &[&str]) -> Option<LogFile> {
-    let out = m.runner.run(&Cmd::new(program).args(args)).ok()?;
+fn tool_output(m: &Machine, name: &str, cmd: ToolCmd) -> Option<LogFile> {
+    let out = m.run(&cmd).ok()?;
     Some(LogFile {
         name: name.into(),
         content: format!("{}{}", out.stdout, out.stderr).into_bytes(),
@@ -202,37 +203,26 @@ impl HardwareManager for GenericHardwareManager {
                 content: mdstat.into_bytes(),
             });
         }
-        let tools: [(&str, &str, &[&str]); 6] = [
-            ("dmesg", "dmesg", &[]),
-            (
-                "lsblk",
-                "lsblk",
-                &[
-                    "-bia",
-                    "-o",
-                    "KNAME,MODEL,SIZE,ROTA,TYPE,TRAN,RO,MOUNTPOINT",
-                ],
-            ),
-            ("lsblk-full", "lsblk", &["--json", "-O", "-b"]),
-            (
-                "mdadm-detail-scan",
-                "mdadm",
-                &["--detail", "--scan", "--verbose"],
-            ),
-            ("ip_addr", "ip", &["addr"]),
-            ("mount", "mount", &[]),
+        let listings = [
+            ("dmesg", tools::dmesg::all()),
+            ("lsblk", tools::lsblk::overview()),
+            ("lsblk-full", tools::lsblk::everything_json()),
+            ("mdadm-detail-scan", tools::mdadm::detail_scan()),
+            ("ip_addr", tools::ip::addresses()),
+            ("mount", tools::mount_table::list()),
         ];
-        for (name, program, args) in tools {
-            files.extend(tool_output(m, name, program, args));
+        for (name, cmd) in listings {
+            files.extend(tool_output(m, name, cmd));
         }
         let mut versions = String::new();
-        for (program, flag) in [
-            ("mdadm", "--version"),
-            ("sgdisk", "--version"),
-            ("wipefs", "--version"),
-            ("lsblk", "--version"),
+        for cmd in [
+            tools::mdadm::version(),
+            tools::sgdisk::version(),
+            tools::wipefs::version(),
+            tools::lsblk::version(),
         ] {
-            if let Ok(out) = m.runner.run(&Cmd::new(program).arg(flag)) {
+            let program = cmd.program();
+            if let Ok(out) = m.run(&cmd) {
                 let text = if out.stdout.trim().is_empty() {
                     out.stderr
                 } else {

@@ -61,6 +61,15 @@ pub mod mount {
     }
 }
 
+pub mod mount_table {
+    //! `mount` without arguments: what is mounted, for the log bundle.
+    use crate::tools::{Program, ToolCmd};
+
+    pub fn list() -> ToolCmd {
+        ToolCmd::new(Program::Mount)
+    }
+}
+
 pub mod umount {
     //! `umount`.
     use crate::tools::{Program, ToolCmd};

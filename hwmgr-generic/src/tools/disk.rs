@@ -249,6 +249,21 @@ pub mod lsblk {
     pub fn version() -> ToolCmd {
         ToolCmd::new(Program::Lsblk).text("--version")
     }
+
+    /// Every block device with model, size, type, transport, read-only flag and mount
+    /// point, in bytes: the log bundle's overview.
+    pub fn overview() -> ToolCmd {
+        ToolCmd::new(Program::Lsblk).texts([
+            "-bia",
+            "-o",
+            "KNAME,MODEL,SIZE,ROTA,TYPE,TRAN,RO,MOUNTPOINT",
+        ])
+    }
+
+    /// Every column of every block device as JSON (the log bundle's full listing).
+    pub fn everything_json() -> ToolCmd {
+        ToolCmd::new(Program::Lsblk).texts(["--json", "-O", "-b"])
+    }
 }
 
 #[cfg(test)]

@@ -14,10 +14,12 @@ pub mod boot;
 pub mod disk;
 pub mod drive;
 pub mod mdadm;
+pub mod system;
 
-pub use boot::{efibootmgr, mount, umount};
+pub use boot::{efibootmgr, mount, mount_table, umount};
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
 pub use drive::{blkid, hdparm, nvme, smartctl};
+pub use system::{dmesg, ip, ipmitool, sync};
 
 use hwmgr::{Cmd, Host};
 use std::fmt;
@@ -42,10 +44,14 @@ pub enum Program {
     Efibootmgr,
     Mount,
     Umount,
+    Sync,
+    Dmesg,
+    Ip,
+    Ipmitool,
 }
 
 impl Program {
-    pub const ALL: [Program; 16] = [
+    pub const ALL: [Program; 20] = [
         Program::Mdadm,
         Program::Parted,
         Program::Sgdisk,
@@ -62,6 +68,10 @@ impl Program {
         Program::Efibootmgr,
         Program::Mount,
         Program::Umount,
+        Program::Sync,
+        Program::Dmesg,
+        Program::Ip,
+        Program::Ipmitool,
     ];
 
     /// The executable's name, looked up on PATH by the runner.
@@ -83,6 +93,10 @@ impl Program {
             Program::Efibootmgr => "efibootmgr",
             Program::Mount => "mount",
             Program::Umount => "umount",
+            Program::Sync => "sync",
+            Program::Dmesg => "dmesg",
+            Program::Ip => "ip",
+            Program::Ipmitool => "ipmitool",
         }
     }
 
@@ -107,7 +121,10 @@ impl Program {
             Program::Smartctl => "smartmontools",
             Program::Efibootmgr => "efibootmgr",
             Program::Mount | Program::Umount => "mount",
-            Program::Dd => "coreutils",
+            Program::Dd | Program::Sync => "coreutils",
+            Program::Dmesg => "util-linux",
+            Program::Ip => "iproute2",
+            Program::Ipmitool => "ipmitool",
             Program::Udevadm => "udev",
         }
     }
