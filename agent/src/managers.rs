@@ -13,13 +13,14 @@ pub fn candidates(
     deploy: SharedSettings,
 ) -> Vec<Arc<dyn HardwareManager>> {
     let machine = Machine::new(host.clone(), runner.clone());
+    let generic: Arc<dyn HardwareManager> = Arc::new(GenericHardwareManager::with_deploy_settings(
+        machine, deploy,
+    ));
+    // The ProLiant erase sanitizes the controller's drives, then hands every block device
+    // to the generic erase, as proliantutils does.
+    let proliant = ProliantHardwareManager::new(runner).with_disk_eraser(generic.clone());
     #[allow(unused_mut)]
-    let mut managers: Vec<Arc<dyn HardwareManager>> = vec![
-        Arc::new(GenericHardwareManager::with_deploy_settings(
-            machine, deploy,
-        )),
-        Arc::new(ProliantHardwareManager::new(runner)),
-    ];
+    let mut managers: Vec<Arc<dyn HardwareManager>> = vec![generic, Arc::new(proliant)];
     #[cfg(feature = "fault-injection")]
     managers.push(Arc::new(fault_injection::FaultInjectionManager));
     managers

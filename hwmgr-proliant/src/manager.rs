@@ -62,6 +62,8 @@ const fn clean_step(
 pub struct ProliantHardwareManager {
     runner: Arc<dyn Runner>,
     erase_timing: EraseTiming,
+    /// Erases the block devices after the controller's sanitize (the generic manager).
+    disk_eraser: Option<Arc<dyn HardwareManager>>,
 }
 
 impl ProliantHardwareManager {
@@ -69,7 +71,18 @@ impl ProliantHardwareManager {
         ProliantHardwareManager {
             runner,
             erase_timing: EraseTiming::default(),
+            disk_eraser: None,
         }
+    }
+
+    /// After sanitizing the controller's unassigned drives, `erase_devices` runs `eraser`'s
+    /// `erase_devices` for every block device (plain disks, NVMe, the logical drives), as
+    /// proliantutils' `ProliantHardwareManager.erase_devices` calls IPA's generic one: on an
+    /// HPE machine this step wins the dispatch, and without this tenant data on the disks
+    /// outside the controller would survive cleaning.
+    pub fn with_disk_eraser(mut self, eraser: Arc<dyn HardwareManager>) -> Self {
+        self.disk_eraser = Some(eraser);
+        self
     }
 
     /// How often `erase_devices` re-reads the controller while drives erase (default 10 s).
@@ -128,9 +141,41 @@ impl ProliantHardwareManager {
         .map_err(one_sentence)
     }
 
-    pub fn erase_devices(&self, _call: &StepCall) -> Result<Value, AgentError> {
-        erase_devices(self.runner(), self.erase_timing).map_err(one_sentence)
+    pub fn erase_devices(&self, call: &StepCall) -> Result<Value, AgentError> {
+        let controllers = erase_devices(self.runner(), self.erase_timing).map_err(one_sentence)?;
+        let Some(eraser) = &self.disk_eraser else {
+            return Ok(controllers);
+        };
+        let disks = match eraser.execute("erase_devices", call) {
+            None => return Ok(controllers),
+            Some(Err(mut e)) => {
+                e.details = sentence(&format!(
+                    "The Smart Array drives were sanitized, but erasing the block devices \
+                     failed: {}",
+                    e.details
+                ));
+                return Err(e);
+            }
+            Some(Ok(v)) => v,
+        };
+        Ok(merge_erase_results(controllers, disks))
     }
+}
+
+/// proliantutils' result: `{"Disk Erase Status": ...}` plus the generic step's keys.
+fn merge_erase_results(controllers: Value, disks: Value) -> Value {
+    let mut out = match controllers {
+        Value::Object(m) => m,
+        other => serde_json::Map::from_iter([("Disk Erase Status".to_string(), other)]),
+    };
+    match disks {
+        Value::Object(m) => out.extend(m),
+        Value::Null => {}
+        other => {
+            out.insert("Block Device Erase".to_string(), other);
+        }
+    }
+    Value::Object(out)
 }
 
 /// Step errors reach the operator as sentences ending with exactly one full stop, whatever

@@ -257,3 +257,86 @@ fn results_keep_input_keys_and_order() {
         Value::String("06715654PDVTF0BRH5T0MOACF0".into())
     );
 }
+
+/// Stands in for the generic manager's `erase_devices`: answers `result` and counts calls.
+struct DiskEraser {
+    result: Result<Value, String>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl HardwareManager for DiskEraser {
+    fn class_name(&self) -> &str {
+        "DiskEraser"
+    }
+    fn name(&self) -> &str {
+        "disk_eraser"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn evaluate_support(&self) -> hwmgr::Support {
+        hwmgr::Support::new(SupportLevel::GENERIC, "test")
+    }
+    fn steps(&self, _kind: StepKind, _call: &hwmgr::StepCall) -> Vec<hwmgr::Step> {
+        Vec::new()
+    }
+    fn execute(&self, method: &str, _call: &hwmgr::StepCall) -> Option<hwmgr::Result<Value>> {
+        (method == "erase_devices").then(|| {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.result.clone().map_err(|details| {
+                hwmgr::AgentError::new(hwmgr::ErrorKind::BlockDeviceEraseError, details)
+            })
+        })
+    }
+}
+
+fn eraser(result: Result<Value, String>) -> std::sync::Arc<DiskEraser> {
+    std::sync::Arc::new(DiskEraser {
+        result,
+        calls: Default::default(),
+    })
+}
+
+/// proliantutils' `erase_devices` sanitizes the controller's drives and then runs IPA's
+/// generic erase over every block device; ours hands them to the generic manager.
+#[test]
+fn erase_devices_sanitizes_then_erases_the_block_devices() {
+    let r = runner_with(&[
+        "p440_slot2_sanitize_supported_2_unassigned_before_erase.txt",
+        "p440_slot2_erase_complete.txt",
+        "p440_slot2_erase_complete.txt",
+    ]);
+    let disks = eraser(Ok(json!({"/dev/sda": {"method": "overwrite"}})));
+    let m = manager(&r).0.with_disk_eraser(disks.clone());
+    let out = m
+        .execute("erase_devices", &clean_call(json!({})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(disks.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(out["/dev/sda"]["method"], "overwrite", "{out}");
+    assert_eq!(
+        out["Disk Erase Status"]["Smart Array P440 in Slot 2"]["Summary"],
+        "Sanitize Erase performed on the disks attached to the controller."
+    );
+}
+
+#[test]
+fn a_failed_block_device_erase_fails_the_step_and_says_the_drives_were_sanitized() {
+    let r = runner_with(&[
+        "p440_slot2_sanitize_supported_2_unassigned_before_erase.txt",
+        "p440_slot2_erase_complete.txt",
+        "p440_slot2_erase_complete.txt",
+    ]);
+    let disks = eraser(Err("Failed to erase 1 of 2 device(s): /dev/sdb ...".into()));
+    let m = manager(&r).0.with_disk_eraser(disks.clone());
+    let e = m
+        .execute("erase_devices", &clean_call(json!({})))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind, hwmgr::ErrorKind::BlockDeviceEraseError);
+    assert_contains(
+        &e.details,
+        &["Smart Array drives were sanitized", "/dev/sdb"],
+    );
+    assert!(e.details.ends_with("device(s): /dev/sdb."), "{}", e.details);
+}

@@ -63,11 +63,11 @@
 //! This module erases what the operating system sees as block devices: plain disks,
 //! NVMe namespaces, and the controller's **logical drives** (`/dev/sdX`, erased by
 //! overwrite like any disk, since they hold tenant data a controller sanitize of
-//! unassigned drives never reaches). proliantutils runs both halves in one step (its
-//! `erase_devices` calls IPA's afterwards); our ProLiant manager cannot call this one,
-//! so on such machines the generic half needs a follow-up in `hwmgr-proliant` (merge the
-//! generic erase into its result) — until then operators there run
-//! `deploy.erase_devices_express` or rely on the controller's sanitize only.
+//! unassigned drives never reaches). As proliantutils' `erase_devices` calls IPA's, the
+//! ProLiant step runs this one after its sanitize (`ProliantHardwareManager::
+//! with_disk_eraser`, wired in `agent/src/managers.rs`) and returns both results. Because
+//! proliantutils declares the step with priority 0, automated cleaning on such a machine
+//! erases only when the conductor sets `[deploy]erase_devices_priority`, as with IPA.
 
 pub mod ata;
 pub mod devices;
