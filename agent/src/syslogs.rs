@@ -47,15 +47,7 @@ impl LogSources {
             .into_bytes(),
         }];
         if let Some(path) = &self.log_file {
-            match read_tail(path, FILE_TAIL) {
-                Ok(content) => files.push(LogFile {
-                    name: "ironic-agent.log".into(),
-                    content,
-                }),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "cannot read the agent log file: {e}")
-                }
-            }
+            files.extend(agent_log_parts(path));
         }
         for m in dispatcher.loaded() {
             files.extend(m.manager.collect_system_logs());
@@ -68,6 +60,27 @@ impl LogSources {
         })?;
         Ok(base64::engine::general_purpose::STANDARD.encode(tarball))
     }
+}
+
+/// The agent's log file and, when it rotated (`crate::logfile`), its previous part: the
+/// lines just before the rotation are often the ones an operator needs.
+fn agent_log_parts(path: &Path) -> Vec<LogFile> {
+    let previous = crate::logfile::RotatingFile::previous(path);
+    let mut parts = Vec::new();
+    for (name, p) in [
+        ("ironic-agent.log.1", previous.as_path()),
+        ("ironic-agent.log", path),
+    ] {
+        match read_tail(p, FILE_TAIL) {
+            Ok(content) => parts.push(LogFile {
+                name: name.into(),
+                content,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && p != path => {}
+            Err(e) => tracing::warn!(path = %p.display(), "cannot read the agent log file: {e}"),
+        }
+    }
+    parts
 }
 
 /// The note that replaces the part of a file that was left out.
