@@ -216,9 +216,9 @@ fn check_inventory(vm: &Vm) {
 }
 
 /// The default ramdisk has no `ssacli`: on HPE SMBIOS the ProLiant manager declines, says
-/// why at start-up, and the "step not found" error of a step only it provides
-/// (`deploy.erase_devices`) names the reason. (`qemu_proliant` boots the variant with the
-/// `ssacli` simulator.)
+/// why at start-up, and a request only it could serve — hardware RAID, which the generic
+/// manager declines — fails with "step not found" naming the reason. (`qemu_proliant` boots
+/// the variant with the `ssacli` simulator.)
 fn check_smart_array_declines(vm: &Vm) {
     // The check proves nothing if the default ramdisk carried an ssacli.
     let rd = ramdisk();
@@ -249,17 +249,21 @@ fn check_smart_array_declines(vm: &Vm) {
         "start-up line: {line}"
     );
 
-    let result = vm.clean_step("deploy", "erase_devices", &json!({}));
-    eprintln!("clean.execute_clean_step(deploy.erase_devices): {result}");
+    let hardware_raid = json!({"target_raid_config": {"logical_disks": [
+        {"size_gb": "MAX", "raid_level": "1", "controller": "Smart Array P440 in Slot 0"}
+    ]}});
+    let result = vm.clean_step("raid", "create_configuration", &hardware_raid);
+    eprintln!("clean.execute_clean_step(raid.create_configuration): {result}");
     assert_eq!(result["command_status"], "FAILED", "{result}");
     let err = &result["command_error"];
     assert_eq!(err["type"], "HardwareManagerMethodNotFound", "{result}");
     let details = err["details"].as_str().unwrap_or_default();
     assert!(
-        details.starts_with("Could not find method: erase_devices."),
+        details.starts_with("Could not find method: create_configuration."),
         "{details}"
     );
     for want in [
+        "asks for hardware RAID",
         "ProliantHardwareManager: not loaded",
         "no `ssacli` on PATH",
         "GenericHardwareManager: loaded",
