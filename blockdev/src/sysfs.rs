@@ -338,6 +338,34 @@ mod tests {
     use crate::test_support::{fake, names};
     use testkit::fake_machine::{GIB, MIB};
 
+    /// IPA lists a multipath device as one disk (lsblk `TYPE == mpath` counts as a disk) and
+    /// not its paths; other device-mapper devices (LVM) are not disks. Erase and deploy see
+    /// the disks this returns.
+    #[test]
+    fn multipath_device_replaces_its_paths_and_lvm_is_not_a_disk() {
+        let (_d, m) = fake();
+        let m = m
+            .scsi_disk("sda", 10 * GIB)
+            .scsi_disk("sdb", 10 * GIB)
+            .scsi_disk("sdc", 20 * GIB)
+            .virtual_block("dm-0", 10 * GIB)
+            .virtual_block("dm-1", GIB)
+            .file("/sys/block/dm-0/dm/uuid", "mpath-3600508b1001c7e8b\n")
+            .file("/sys/block/dm-0/slaves/sda", "")
+            .file("/sys/block/dm-0/slaves/sdb", "")
+            .file("/sys/block/sda/holders/dm-0", "")
+            .file("/sys/block/sdb/holders/dm-0", "")
+            .file("/sys/block/dm-1/dm/uuid", "LVM-abcdef\n")
+            .file("/sys/block/dm-1/slaves/sdc", "")
+            .file("/sys/block/sdc/holders/dm-1", "");
+        let devs = list_block_devices(&m.host(), false);
+        assert_eq!(names(&devs), ["/dev/dm-0", "/dev/sdc"]);
+        let mpath = find_by_name(&devs, "/dev/dm-0").unwrap();
+        assert_eq!(mpath.dev_type, DevType::Disk);
+        assert_eq!(mpath.size, 10 * GIB);
+        assert_eq!(mpath.slaves, ["/dev/sda", "/dev/sdb"]);
+    }
+
     #[test]
     fn sata_disk_with_partitions() {
         let (_d, m) = fake();
