@@ -38,15 +38,20 @@ impl Ramdisk {
             "expected a zstd initramfs (ramdisk/build's default): {}",
             self.initramfs.display()
         );
-        // Arguments, not a script built from input: "$1" and "$2" are passed as such.
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("zstd -dc \"$1\" | cpio -i --quiet --to-stdout \"*$2\"")
-            .arg("sh")
+        // zstd -dc <initramfs> | cpio -i --to-stdout '*<path>': two argv commands, no shell.
+        let mut zstd = Command::new("zstd")
+            .arg("-dc")
             .arg(&self.initramfs)
-            .arg(guest_path.trim_start_matches('/'))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("running zstd -dc");
+        let out = Command::new("cpio")
+            .args(["-i", "--quiet", "--to-stdout"])
+            .arg(format!("*{}", guest_path.trim_start_matches('/')))
+            .stdin(zstd.stdout.take().expect("zstd's stdout"))
             .output()
-            .expect("running zstd | cpio");
+            .expect("running cpio");
+        let _ = zstd.wait();
         assert!(
             !out.stdout.is_empty(),
             "no {guest_path} in {}: {}",
