@@ -7,6 +7,7 @@ use crate::dispatch::Dispatcher;
 use crate::power::PowerSwitch;
 use crate::results::CommandStore;
 use crate::syslogs::LogSources;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::{watch, Notify};
@@ -23,6 +24,9 @@ pub struct Agent {
     token: RwLock<Option<String>>,
     /// Woken when an async command ends, so the heartbeater sends a heartbeat soon.
     pub command_finished: Notify,
+    /// Authenticated calls to the command API (the conductor reading results or starting a
+    /// command): tells the heartbeater its last heartbeat was acted upon.
+    conductor_calls: AtomicU64,
     /// Set to true by `system.lockdown`: the API stops serving and heartbeats stop.
     pub lockdown: watch::Sender<bool>,
     pub power: PowerSwitch,
@@ -50,11 +54,21 @@ impl Agent {
             submit_lock: Arc::new(tokio::sync::Mutex::new(())),
             token: RwLock::new(token.filter(|t| !t.is_empty())),
             command_finished: Notify::new(),
+            conductor_calls: AtomicU64::new(0),
             lockdown: watch::channel(false).0,
             power,
             logs,
             deploy_settings,
         })
+    }
+
+    /// Counts one call of the command API by the conductor.
+    pub fn conductor_called(&self) {
+        self.conductor_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn conductor_calls(&self) -> u64 {
+        self.conductor_calls.load(Ordering::Relaxed)
     }
 
     pub fn token(&self) -> Option<String> {

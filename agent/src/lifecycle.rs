@@ -6,7 +6,8 @@
 //! provide and deploy.
 //!
 //! Every repeated failure towards Ironic waits before the next try: lookups back off
-//! exponentially (capped), heartbeats are retried after 5-10 s as IPA's heartbeater does, and
+//! exponentially (capped), heartbeats are retried after 5-10 s as IPA's heartbeater does
+//! (409 "locked" a few times sooner, capped: [`crate::heartbeat`]), and
 //! a heartbeat refused for the token is followed by one lookup and then the same 5-10 s
 //! pause unless that lookup gave us a new token. A lookup that answers `******` while we hold
 //! no token (the agent restarted while Ironic keeps the token) therefore costs one lookup and
@@ -16,6 +17,7 @@ use crate::advertise;
 use crate::agent::{Agent, AGENT_VERSION};
 use crate::api;
 use crate::config::Config;
+use crate::heartbeat::HeartbeatSchedule;
 use crate::ironic::{backoff, conflict_pause, CallError, IronicClient};
 use crate::server;
 use crate::tls;
@@ -25,51 +27,6 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// When to send the next heartbeat (`ironic_python_agent/agent.py:
-/// IronicPythonAgentHeartbeater`): immediately at first; after a
-/// success `heartbeat_timeout × U(0.3, 0.6)`; after a failure 5-10 s; and when a command ends,
-/// soon — but never closer than 5 s to the previous one.
-#[derive(Debug, Clone)]
-pub struct HeartbeatSchedule {
-    pub next: Instant,
-    pub last_sent: Option<Instant>,
-}
-
-pub const FORCED_MIN_GAP: Duration = Duration::from_secs(5);
-
-impl HeartbeatSchedule {
-    pub fn new(now: Instant) -> Self {
-        HeartbeatSchedule {
-            next: now,
-            last_sent: None,
-        }
-    }
-
-    pub fn sent(&mut self, now: Instant) {
-        self.last_sent = Some(now);
-    }
-
-    /// `factor` is drawn from U(0.3, 0.6).
-    pub fn succeeded(&mut self, now: Instant, heartbeat_timeout: Duration, factor: f64) {
-        self.next = now + heartbeat_timeout.mul_f64(factor.clamp(0.3, 0.6));
-    }
-
-    /// `factor` is drawn from U(1.0, 2.0).
-    pub fn failed(&mut self, now: Instant, factor: f64) {
-        self.next = now + Duration::from_secs(5).mul_f64(factor.clamp(1.0, 2.0));
-    }
-
-    /// A command ended: bring the next heartbeat forward.
-    pub fn force(&mut self, now: Instant) {
-        let earliest = self.last_sent.map_or(now, |t| t + FORCED_MIN_GAP).max(now);
-        self.next = self.next.min(earliest);
-    }
-
-    pub fn immediately(&mut self, now: Instant) {
-        self.next = now;
-    }
-}
 
 /// What a lookup told us.
 #[derive(Debug, Clone)]
@@ -348,8 +305,11 @@ async fn heartbeat_forever(
                 std::future::pending::<()>().await;
             }
         }
+        if !schedule.due(Instant::now(), agent.conductor_calls()) {
+            continue;
+        }
         let body = heartbeat_body(&adv.callback, agent.token(), adv.cert_pem.as_deref());
-        schedule.sent(Instant::now());
+        schedule.sent(agent.conductor_calls());
         match client.heartbeat(&session.node_uuid, &body).await {
             Ok(()) => {
                 tracing::info!(node = %session.node_uuid, "heartbeat accepted");
@@ -359,6 +319,23 @@ async fn heartbeat_forever(
                     session.heartbeat_timeout,
                     rand::rng().random_range(0.3..0.6),
                 );
+            }
+            Err(e @ CallError::Status { status: 409, .. }) => {
+                let now = Instant::now();
+                if schedule.conflicted(
+                    now,
+                    rand::rng().random_range(1.0..2.0),
+                    rand::rng().random_range(0.5..1.0),
+                ) {
+                    tracing::info!(
+                        "heartbeat refused: {e} (the node is locked); retrying in {:.1} s",
+                        (schedule.next - now).as_secs_f64()
+                    );
+                } else {
+                    tracing::warn!(
+                        "heartbeat refused: {e} (the node stays locked); retrying in 5-10 s"
+                    );
+                }
             }
             Err(e) if needs_relookup(&e) => {
                 refusals = refusals.saturating_add(1);
@@ -425,32 +402,6 @@ fn needs_relookup(e: &CallError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn heartbeat_schedule_follows_ipa() {
-        let t0 = Instant::now();
-        let mut s = HeartbeatSchedule::new(t0);
-        assert_eq!(s.next, t0, "first heartbeat immediately");
-        s.sent(t0);
-        s.succeeded(t0, Duration::from_secs(300), 0.3);
-        assert_eq!(s.next, t0 + Duration::from_secs(90));
-        s.succeeded(t0, Duration::from_secs(300), 0.6);
-        assert_eq!(s.next, t0 + Duration::from_secs(180));
-        // A command ends 1 s after the last heartbeat: the next one comes 5 s after it.
-        s.force(t0 + Duration::from_secs(1));
-        assert_eq!(s.next, t0 + FORCED_MIN_GAP);
-        // Ending 30 s after: right away.
-        s.succeeded(t0, Duration::from_secs(300), 0.5);
-        s.force(t0 + Duration::from_secs(30));
-        assert_eq!(s.next, t0 + Duration::from_secs(30));
-        // Forcing never postpones an earlier heartbeat.
-        s.failed(t0, 1.0);
-        assert_eq!(s.next, t0 + Duration::from_secs(5));
-        s.force(t0 + Duration::from_secs(4));
-        assert_eq!(s.next, t0 + Duration::from_secs(5));
-        s.failed(t0, 2.0);
-        assert_eq!(s.next, t0 + Duration::from_secs(10));
-    }
 
     #[test]
     fn token_refusals_trigger_relookup() {

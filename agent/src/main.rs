@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod dispatch;
 mod errors;
+mod heartbeat;
 mod ironic;
 mod lifecycle;
 mod logfile;

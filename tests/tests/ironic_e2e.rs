@@ -395,3 +395,46 @@ fn several_api_urls_rotate_to_the_one_that_answers() {
         "{dead_mentions} mentions of the dead URL:\n{log}"
     );
 }
+
+/// A clean of several steps moves at the conductor's pace: each finished step is reported
+/// by a heartbeat at once (IPA waits at least 5 s), a heartbeat the conductor skipped while
+/// it still held the node's lock is followed up, and the extra requests stay bounded —
+/// with and without fast track.
+#[test]
+fn a_multi_step_clean_moves_at_the_conductors_pace() {
+    let steps = json!({"clean_steps": [
+        {"interface": "raid", "step": "delete_configuration"},
+        {"interface": "deploy", "step": "erase_devices_metadata"},
+        {"interface": "deploy", "step": "erase_devices_express"},
+    ]});
+    for fast_track in [true, false] {
+        let e = E2e::start(
+            IronicOptions {
+                fast_track,
+                ..Default::default()
+            },
+            &format!("e2e-pace-{fast_track}"),
+            &[],
+        );
+        // The first operation includes the lookup; time the second one.
+        e.drive("clean", steps.clone(), "manageable");
+        let before = e.agent.log_text();
+        let t0 = Instant::now();
+        let (node, _) = e.drive("clean", steps.clone(), "manageable");
+        let took = t0.elapsed();
+        assert!(node["last_error"].is_null(), "{}", node["last_error"]);
+        let log = e.agent.log_text()[before.len()..].to_string();
+        let beats = log.matches("heartbeat accepted").count();
+        let conflicts = log.matches("the node is locked").count();
+        let steps_run = log.matches("execute_clean_step").count();
+        eprintln!(
+            "pace (fast track {fast_track}): 3-step clean in {took:.1?}, {beats} heartbeats, \
+             {conflicts} 409s, {steps_run} step log lines"
+        );
+        // Each step ends in one forced heartbeat plus at most 4 follow-ups; the conductor
+        // acting on it stops the follow-ups. Bound: 3 × 5 and a few regular ones.
+        assert!(beats <= 3 * 5 + 3, "{beats} heartbeats for 3 steps\n{log}");
+        assert!(conflicts <= 3 * 5, "409 storm: {conflicts}\n{log}");
+        assert!(!log.contains("Clean step failed"), "a step failed\n{log}");
+    }
+}

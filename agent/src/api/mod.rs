@@ -102,6 +102,7 @@ async fn status(State(st): State<ApiState>) -> Json<Value> {
 }
 
 async fn list_commands(State(st): State<ApiState>) -> Json<Value> {
+    st.agent.conductor_called();
     let commands: Vec<Value> = st.agent.store.all().iter().map(|s| s.to_json()).collect();
     Json(json!({"commands": commands}))
 }
@@ -111,6 +112,7 @@ async fn get_command(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    st.agent.conductor_called();
     let q = auth::parse_query(raw.as_deref());
     let Some(rec) = st.agent.store.get(&id) else {
         return Err(ApiError::new(
@@ -128,6 +130,7 @@ async fn get_command(
 
 /// Reached only with a valid token (the route layer checked it before the body was read).
 async fn run_command(State(st): State<ApiState>, req: Request) -> Result<Json<Value>, ApiError> {
+    st.agent.conductor_called();
     let q = auth::parse_query(req.uri().query());
     let (parts, body) = req.into_parts();
     let body = body::read_body(&parts.headers, body, body::MAX_BODY).await?;
