@@ -1,28 +1,30 @@
 //! Instance deployment end to end: the deploy ramdisk in QEMU writes the tiny test images of
-//! `tests/images/build` onto virtual disks, then QEMU boots **the deployed disk** under OVMF
-//! (no kernel of ours) and the instance prints its marker on the serial console.
+//! `tests/images/build` onto virtual disks, driven by the real Ironic 39 with its default
+//! `direct` deploy interface (fake power, noop management, fast track), then QEMU boots
+//! **the deployed disk** under OVMF (no kernel of ours) and the instance prints its marker on
+//! the serial console. Automated cleaning runs but erases nothing (both erase priorities 0):
+//! erasure has its own tests (`qemu_erase.rs`), and here it would only cost time.
 //!
-//! 1. `direct_deploy_through_ironic_boots_the_instance`: the real Ironic 39 with its default
-//!    `direct` deploy interface (fake power, noop management, fast track), the ramdisk under
-//!    OVMF: provide (automated cleaning) → `deploy` of a raw whole-disk image with a config
-//!    drive, served over http to both the conductor (HEAD, through a proxy setting) and the
-//!    guest → `active`. On the host: the config-2 partition is on the disk, the NVRAM boot
-//!    entry `image.install_bootloader` made is in the variable store; then the disk boots
-//!    under OVMF with that store.
-//! 2. `qcow2_hints_and_wrong_checksum_on_one_vm`: one 256 MiB VM (SeaBIOS), three disks, the
-//!    agent API driven directly: a 2 GiB-virtual qcow2 (336 MiB of file, more than the
-//!    guest's RAM) lands on the disk the root device hint names, and only there; a wrong
-//!    checksum fails with IPA's message and leaves no partition table on its target (read on
-//!    the host); then the qcow2-deployed disk boots under OVMF.
+//! 1. `direct_deploy_through_ironic_boots_the_instance`: the ramdisk under OVMF, its disk
+//!    carrying a bootable image. provide → `deploy` with a wrong checksum → `deploy failed`
+//!    with IPA's checksum message in `last_error`, and the disk (read on the host) has no
+//!    partition table left. Then, fast track on the same ramdisk, `deploy` again of the raw
+//!    image with a config drive, served over http to both the conductor (HEAD, through a
+//!    proxy setting) and the guest → `active`. On the host: the config-2 partition is on the
+//!    disk, the NVRAM boot entry `image.install_bootloader` made is in the variable store;
+//!    then the disk boots under OVMF with that store.
+//! 2. `qcow2_deploy_through_ironic_lands_on_the_hinted_disk_and_boots`: a 256 MiB ramdisk
+//!    VM (SeaBIOS, node boot mode `bios`), three disks: the conductor deploys a
+//!    2 GiB-virtual qcow2 (336 MiB of file, more than the guest's RAM) → `active`; it lands
+//!    on the disk the root device hint names, and only there; then that disk boots under
+//!    OVMF.
 
 use agent_tests::disk_image::{content_digest, partition_table};
 use agent_tests::image_server::ImageServer;
-use agent_tests::ironic::NodeSpec;
-use agent_tests::qemu::{
-    repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions, TEST_TOKEN,
-};
+use agent_tests::ironic::{IronicOptions, NodeSpec};
+use agent_tests::qemu::{repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -115,25 +117,8 @@ fn contains_utf16(path: &Path, needle: &str) -> bool {
     data.windows(pattern.len()).any(|w| w == pattern)
 }
 
-fn write_image_step(
-    url: &str,
-    id: &str,
-    sum: &str,
-    disk_format: Option<&str>,
-    node: Value,
-) -> Value {
-    json!({
-        "step": {"interface": "deploy", "step": "write_image", "args": {
-            "image_info": {"id": id, "urls": [url], "disk_format": disk_format, "container_format": null,
-                           "stream_raw_images": true, "node_uuid": "qemu-deploy",
-                           "os_hash_algo": "sha256", "os_hash_value": sum},
-            "configdrive": null}},
-        "node": node, "ports": [], "deploy_version": null
-    })
-}
-
 // ------------------------------------------------------------------------------------------
-// 1. Through Ironic
+// The Ironic side
 // ------------------------------------------------------------------------------------------
 
 /// A config drive as the conductor passes a string through: base64 of a gzipped "ISO".
@@ -147,54 +132,151 @@ fn config_drive() -> String {
     base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())
 }
 
+/// Starts Ironic (fast track, automated cleaning without erase steps), enrolls `node` with
+/// fake power and noop management (`fake` management refuses the boot device `disk` the
+/// deploy sets), boots the ramdisk with `vm` and waits for its first heartbeat. The
+/// conductor HEADs the guest's image URLs (10.0.2.2, which the host cannot reach) through
+/// `server` acting as a proxy; its calls to its API and to the agent go direct.
+fn deploy_scenario(server: &ImageServer, node: NodeSpec, vm: VmOptions) -> Scenario {
+    std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
+    std::env::set_var("no_proxy", "127.0.0.1,localhost");
+    let mut node = node;
+    node.fields["power_interface"] = json!("fake");
+    node.fields["management_interface"] = json!("noop");
+    Scenario::start(ScenarioOptions {
+        ironic: IronicOptions {
+            fast_track: true,
+            erase_devices_priority: Some(0),
+            erase_devices_metadata_priority: Some(0),
+            ..IronicOptions::default()
+        },
+        node,
+        vm: VmOptions {
+            append: vec!["ipa-image-download-connection-retries=0".into()],
+            ..vm
+        },
+        ..ScenarioOptions::default()
+    })
+}
+
+/// Points the node's `instance_info` at an image of the server with a sha256 checksum.
+fn set_image(s: &Scenario, url: &str, sha256: &str, disk_format: &str) {
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_source", "value": url},
+            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sha256},
+            {"op": "add", "path": "/instance_info/image_disk_format", "value": disk_format},
+        ]),
+    );
+}
+
+/// Waits until the conductor's tear-down powered the ramdisk off through the agent
+/// (`standby.power_off`), then stops Ironic.
+fn ramdisk_powered_off(s: Scenario) {
+    let Scenario { vm, ironic, .. } = s;
+    assert!(
+        vm.wait_exit(Duration::from_secs(120)).is_some(),
+        "standby.power_off after the deploy did not power the ramdisk off\n{}",
+        vm.serial_tail(40)
+    );
+    drop(vm);
+    drop(ironic);
+}
+
+// ------------------------------------------------------------------------------------------
+// 1. Wrong checksum, then raw with a config drive, under OVMF
+// ------------------------------------------------------------------------------------------
+
+/// A deploy of `disk.img` with a wrong checksum: `deploy failed` with IPA's message in
+/// `last_error`, the agent still serving, and the target disk without a partition table.
+fn wrong_checksum_fails_and_wipes(s: &Scenario, server: &ImageServer, imgs: &Path, disk: &Path) {
+    assert!(
+        partition_table(disk).is_some(),
+        "the disk must carry a bootable image before the failed deploy"
+    );
+    let wrong = "0".repeat(64);
+    set_image(s, &server.url("disk.img"), &wrong, "raw");
+    let t = Instant::now();
+    s.ironic.provision(s.uuid(), "active", json!(null));
+    let node = s
+        .ironic
+        .wait_for_provision_state(s.uuid(), "deploy failed", Duration::from_secs(600))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.diagnostics(60)));
+    eprintln!(
+        "qemu-deploy: wrong checksum -> deploy failed in {:.1?}",
+        t.elapsed()
+    );
+    let last_error = node["last_error"].as_str().unwrap_or_default();
+    let actual = sha256_of(imgs, "disk.img");
+    for part in [
+        "Deploy step deploy.write_image failed".to_string(),
+        "Image failed to verify against checksum".to_string(),
+        server.url("disk.img"),
+        format!("image checksum: {wrong}"),
+        format!("verification checksum: {actual}"),
+        "The partition tables of /dev/vda were wiped".to_string(),
+    ] {
+        assert!(
+            last_error.contains(&part),
+            "{part:?} missing in last_error: {last_error}"
+        );
+    }
+    // The agent fsynced the wipe; QEMU (cache=unsafe) wrote it through to the file.
+    assert_eq!(
+        partition_table(disk),
+        None,
+        "after a checksum failure the disk must have no partition table"
+    );
+}
+
 #[test]
 fn direct_deploy_through_ironic_boots_the_instance() {
     let imgs = images();
     let server = ImageServer::start(imgs.clone());
-    // The conductor HEADs the guest's URL (10.0.2.2, which the host cannot reach) through
-    // our server acting as a proxy; its calls to its API and to the agent go direct.
-    std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
-    std::env::set_var("no_proxy", "127.0.0.1,localhost");
-    // Small: automated cleaning overwrites it (erase_devices, priority 10). The hint lets a
-    // disk below IPA's 4 GiB default minimum be the root device.
+    // The hint lets a disk below IPA's 4 GiB default minimum be the root device.
     let set = DiskSet::new(
         "deploy-ironic",
         vec![Disk::new(Bus::Virtio, 128).serial("QLAB-D0")],
     );
+    // A bootable image before the failed deploy: afterwards it must be gone.
+    let src = std::fs::read(imgs.join("disk.img")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(set.path(0))
+        .and_then(|f| f.write_all_at(&src, 0))
+        .unwrap();
     let vars = set.dir().join("OVMF_VARS.fd");
-    let s = Scenario::start(ScenarioOptions {
-        node: NodeSpec::new("qemu-deploy").fields(json!({
-            "power_interface": "fake",
-            // `fake` management refuses the boot device `disk` the deploy sets.
-            "management_interface": "noop",
+    let s = deploy_scenario(
+        &server,
+        NodeSpec::new("qemu-deploy").fields(json!({
             "properties": {"capabilities": "boot_mode:uefi", "root_device": {"serial": "QLAB-D0"}},
         })),
-        vm: VmOptions {
+        VmOptions {
             firmware: Firmware::Ovmf {
                 vars: Some(vars.clone()),
             },
             disks: set.disks().to_vec(),
-            append: vec!["ipa-image-download-connection-retries=0".into()],
             name: "qemu-deploy-ironic".into(),
             ..VmOptions::default()
         },
-        ..ScenarioOptions::default()
-    });
+    );
     s.provision_to(
         "provide",
         json!(null),
         "available",
         Duration::from_secs(600),
     );
+    wrong_checksum_fails_and_wipes(&s, &server, &imgs, set.path(0));
 
-    s.ironic.patch_node(
-        s.uuid(),
-        json!([
-            {"op": "add", "path": "/instance_info/image_source", "value": server.url("disk.img")},
-            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
-            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sha256_of(&imgs, "disk.img")},
-            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
-        ]),
+    // Deploying again from `deploy failed` clears last_error, so fast track applies: the
+    // same ramdisk, which looks the node up again once the conductor wiped its token.
+    set_image(
+        &s,
+        &server.url("disk.img"),
+        &sha256_of(&imgs, "disk.img"),
+        "raw",
     );
     let node = s.provision_to(
         "active",
@@ -217,15 +299,7 @@ fn direct_deploy_through_ironic_boots_the_instance() {
         "install_bootloader registers the image's loader: {}",
         s.diagnostics(60)
     );
-    // The conductor's tear-down powers the ramdisk off through the agent.
-    let Scenario { vm, ironic, .. } = s;
-    assert!(
-        vm.wait_exit(Duration::from_secs(120)).is_some(),
-        "standby.power_off after the deploy did not power the ramdisk off\n{}",
-        vm.serial_tail(40)
-    );
-    drop(vm);
-    drop(ironic);
+    ramdisk_powered_off(s);
 
     let disk = set.path(0);
     assert_eq!(
@@ -252,11 +326,11 @@ fn direct_deploy_through_ironic_boots_the_instance() {
 }
 
 // ------------------------------------------------------------------------------------------
-// 2. One VM: qcow2 larger than RAM, root device hints, wrong checksum
+// 2. qcow2 larger than the guest's RAM, root device hints
 // ------------------------------------------------------------------------------------------
 
 #[test]
-fn qcow2_hints_and_wrong_checksum_on_one_vm() {
+fn qcow2_deploy_through_ironic_lands_on_the_hinted_disk_and_boots() {
     let imgs = images();
     let server = ImageServer::start(imgs.clone());
     let set = DiskSet::new(
@@ -267,98 +341,56 @@ fn qcow2_hints_and_wrong_checksum_on_one_vm() {
             Disk::new(Bus::Virtio, 64).serial("QLAB-D2"),
         ],
     );
-    // D2 carries a bootable image before the failed deploy: afterwards it must not.
-    let src = std::fs::read(imgs.join("disk.img")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(set.path(2))
-        .and_then(|f| f.write_all_at(&src, 0))
-        .unwrap();
-    let untouched = content_digest(set.path(0));
-    let vm = Vm::boot(VmOptions {
-        memory_mib: 256,
-        disks: set.disks().to_vec(),
-        agent_token: Some(TEST_TOKEN.into()),
-        append: vec!["ipa-image-download-connection-retries=0".into()],
-        name: "qemu-deploy-qcow2".into(),
-        ..VmOptions::default()
-    });
-    vm.wait_api(Duration::from_secs(240));
-
-    let hint = |serial: &str| json!({"properties": {"root_device": {"serial": serial}}});
-    let t = Instant::now();
-    let r = vm.command_within(
-        "deploy.execute_deploy_step",
-        write_image_step(
-            &server.url("big.qcow2"),
-            "big.qcow2",
-            &sha256_of(&imgs, "big.qcow2"),
-            Some("qcow2"),
-            hint("QLAB-D1"),
-        ),
-        Duration::from_secs(900),
+    let untouched = [content_digest(set.path(0)), content_digest(set.path(2))];
+    // Boot mode bios: no install_bootloader (shown under OVMF above), so SeaBIOS suffices.
+    let s = deploy_scenario(
+        &server,
+        NodeSpec::new("qemu-deploy-qcow2").fields(json!({
+            "properties": {"capabilities": "boot_mode:bios", "root_device": {"serial": "QLAB-D1"}},
+        })),
+        VmOptions {
+            memory_mib: 256,
+            disks: set.disks().to_vec(),
+            name: "qemu-deploy-qcow2".into(),
+            ..VmOptions::default()
+        },
     );
-    eprintln!("qemu-deploy: big.qcow2 written in {:.1?}", t.elapsed());
-    assert_eq!(
-        r["command_status"],
-        "SUCCEEDED",
-        "{r}\n{}",
-        vm.serial_tail(60)
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(600),
     );
-    assert_eq!(
-        r["command_result"]["deploy_result"]["result"],
-        "prepare_image: image (big.qcow2) written to device /dev/vdb root_uuid=0x00000000"
+    set_image(
+        &s,
+        &server.url("big.qcow2"),
+        &sha256_of(&imgs, "big.qcow2"),
+        "qcow2",
     );
-    let uuids = vm.command("standby.get_partition_uuids", json!({}));
-    assert_eq!(uuids["command_result"], json!({"root uuid": "0x00000000"}));
-    let rss = vm
-        .serial_log()
+    s.provision_to("active", json!(null), "active", Duration::from_secs(900));
+    let log = s.vm.serial_log();
+    assert!(
+        log.contains("Image big.qcow2 (Qcow2,") && log.contains("written to /dev/vdb"),
+        "big.qcow2 decoded onto the hinted disk: {}",
+        s.diagnostics(60)
+    );
+    let figures = log
         .lines()
         .rev()
         .find(|l| l.contains("peak RSS"))
         .map(str::to_string);
-    eprintln!("qemu-deploy: {}", rss.unwrap_or_default());
-
-    let wrong = "0".repeat(64);
-    let r = vm.command_within(
-        "deploy.execute_deploy_step",
-        write_image_step(
-            &server.url("disk.img"),
-            "disk.img",
-            &wrong,
-            None,
-            hint("QLAB-D2"),
-        ),
-        Duration::from_secs(300),
-    );
-    assert_eq!(r["command_status"], "FAILED", "{r}");
-    assert_eq!(r["command_error"]["type"], "ImageChecksumError", "{r}");
-    let details = r["command_error"]["details"].as_str().unwrap();
-    for part in [
-        "Image failed to verify against checksum".to_string(),
-        server.url("disk.img"),
-        format!("image checksum: {wrong}"),
-        format!("verification checksum: {}", sha256_of(&imgs, "disk.img")),
-        "/dev/vdc were wiped".to_string(),
-    ] {
-        assert!(details.contains(&part), "{part:?} missing in {details}");
-    }
-    vm.power_off();
+    eprintln!("qemu-deploy: {}", figures.unwrap_or_default());
+    ramdisk_powered_off(s);
 
     assert_eq!(
-        content_digest(set.path(0)),
+        [content_digest(set.path(0)), content_digest(set.path(2))],
         untouched,
-        "the unhinted disk D0 must be untouched"
+        "the disks the hint does not name must be untouched"
     );
     assert_eq!(
         gpt_partition_count(set.path(1)),
         Some(2),
         "big.qcow2 (ESP + data) on D1"
-    );
-    assert_eq!(
-        partition_table(set.path(2)),
-        None,
-        "after a checksum failure D2 must have no partition table"
     );
     // The qcow2-deployed disk first: the firmware boots the first disk.
     let boot_set = DiskSet::new(

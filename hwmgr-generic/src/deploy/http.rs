@@ -11,6 +11,9 @@
 //!   IPA's code retries 4xx too by accident (a falsy `Response`); we do not copy that.
 //! * `image-download-connection-timeout` bounds the connection, the response headers and
 //!   every single read, so a stalled server is an error after that long, not a hang.
+//! * A TLS certificate that is not trusted is not retried against the same URL (it will not
+//!   change in ten seconds; IPA retries it like a connection error), and the error says how
+//!   to fix it: the CA through `cafile`, or `ipa-insecure`.
 
 use super::image_info::{ImageAuth, ImageInfo};
 use super::DeploySettings;
@@ -118,7 +121,15 @@ impl HttpClient {
                     }
                     msg
                 }
-                Err(e) => format!("cannot reach {url}: {}", error_chain(&e)),
+                Err(e) => {
+                    let why = error_chain(&e);
+                    if let Some(hint) = certificate_hint(url, &why) {
+                        return Err(OpenError::Retryable(format!(
+                            "cannot reach {url}: {why}. {hint}"
+                        )));
+                    }
+                    format!("cannot reach {url}: {why}")
+                }
             };
             if attempt >= self.retries {
                 return Err(OpenError::Retryable(failure));
@@ -186,6 +197,17 @@ fn add_proxies(
         );
     }
     Ok(b)
+}
+
+/// What to do when an https server's certificate was refused (rustls names the cause:
+/// "invalid peer certificate: UnknownIssuer", "... NotValidForName", "... Expired").
+fn certificate_hint(url: &str, error: &str) -> Option<&'static str> {
+    (url.starts_with("https://") && error.contains("certificate")).then_some(
+        "The image server's TLS certificate is not trusted by the agent: give the agent the \
+         CA that signed it (the `cafile` option: `ipa-cafile=<path>` on the kernel command \
+         line or `cafile = <path>` in agent.conf), or, on a network you trust, turn \
+         verification off with `ipa-insecure=1`",
+    )
 }
 
 /// IPA's message for a status other than 200, with at most 512 bytes of the body.
