@@ -241,3 +241,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;
