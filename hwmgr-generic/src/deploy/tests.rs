@@ -18,6 +18,8 @@ const GIB: u64 = 1 << 30;
 enum Reply {
     Body(Vec<u8>),
     Status(u16),
+    /// No Content-Length: the body ends when the connection closes.
+    Unsized(Vec<u8>),
     /// Headers announcing the full length, then `sent` bytes, then silence.
     Stall {
         body: Vec<u8>,
@@ -65,6 +67,9 @@ fn serve(routes: Vec<(&'static str, Reply)>) -> Server {
                 let _ = match reply {
                     Some(Reply::Body(b)) => s
                         .write_all(head(200, b.len()).as_bytes())
+                        .and_then(|_| s.write_all(&b)),
+                    Some(Reply::Unsized(b)) => s
+                        .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
                         .and_then(|_| s.write_all(&b)),
                     Some(Reply::Status(c)) => s
                         .write_all(head(c, 4).as_bytes())
@@ -380,6 +385,94 @@ fn an_image_larger_than_the_disk_is_refused_before_writing() {
 }
 
 #[test]
+fn an_image_of_unknown_size_is_stopped_at_the_disks_end_and_wiped() {
+    let mut img = gpt_image();
+    img.resize(3 << 20, 0x5a);
+    let srv = serve(vec![("/big", Reply::Unsized(img.clone()))]);
+    let b = bed(&[("vda", 5 * GIB, "D0")], settings());
+    let dev = b.root.join("dev/vda");
+    std::fs::write(&dev, vec![0x11u8; 2 << 20]).unwrap();
+    let e = b
+        .deployer
+        .write_image(&call(info(&[srv.url("/big")], &sha256(&img)), json!({})))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ImageWriteError);
+    for part in [
+        "Writing image disk.img to /dev/vda stopped",
+        "past the end of the disk (2097152 bytes)",
+        "were wiped",
+    ] {
+        assert!(
+            e.details.contains(part),
+            "{part:?} missing in {}",
+            e.details
+        );
+    }
+    let d = std::fs::read(&dev).unwrap();
+    assert_eq!(d.len(), 2 << 20, "nothing written past the end");
+    assert!(
+        ends_are_zero(&b, "vda"),
+        "the written part's tables are gone"
+    );
+}
+
+#[test]
+fn a_qcow2_larger_than_the_disk_is_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = dir.path().join("big.qcow2");
+    let st = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&q)
+        .arg("6G")
+        .status()
+        .expect("qemu-img (qemu-utils) is needed");
+    assert!(st.success());
+    let qbytes = std::fs::read(&q).unwrap();
+    let srv = serve(vec![("/big.qcow2", Reply::Unsized(qbytes.clone()))]);
+    let b = bed(&[("vda", 5 * GIB, "D0")], settings());
+    let e = b
+        .deployer
+        .write_image(&call(
+            info(&[srv.url("/big.qcow2")], &sha256(&qbytes)),
+            json!({}),
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ImageWriteError);
+    assert!(
+        e.details.contains(&format!("needs {} bytes", 6 * GIB))
+            && e.details.contains("nothing was written"),
+        "{}",
+        e.details
+    );
+    assert!(
+        disk(&b, "vda").iter().all(|&x| x == 0),
+        "the disk is untouched"
+    );
+}
+
+#[test]
+fn an_unknown_disk_format_is_refused_before_writing() {
+    let img = gpt_image();
+    let srv = serve(vec![("/disk.vmdk", Reply::Body(img.clone()))]);
+    let b = bed(&[("vda", 5 * GIB, "D0")], settings());
+    let dev = b.root.join("dev/vda");
+    std::fs::write(&dev, vec![0x11u8; 4 << 20]).unwrap();
+    let mut i = info(&[srv.url("/disk.vmdk")], &sha256(&img));
+    i["disk_format"] = json!("vmdk");
+    let e = b.deployer.write_image(&call(i, json!({}))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    assert!(
+        e.details.contains("Image format vmdk is not supported"),
+        "{}",
+        e.details
+    );
+    assert!(
+        std::fs::read(&dev).unwrap().iter().all(|&x| x == 0x11),
+        "the disk is untouched"
+    );
+}
+
+#[test]
 fn hints_put_the_image_on_the_hinted_disk_only() {
     let img = gpt_image();
     let srv = serve(vec![("/disk.img", Reply::Body(img.clone()))]);
@@ -413,7 +506,9 @@ fn hints_put_the_image_on_the_hinted_disk_only() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::DeviceNotFound);
     assert!(
-        e.details.contains("/dev/vdb (6.0 GiB, serial D1)"),
+        e.details.contains(r#"{"serial":"NOPE"}"#)
+            && e.details.contains("/dev/vda (5.0 GiB, serial D0)")
+            && e.details.contains("/dev/vdb (6.0 GiB, serial D1)"),
         "{}",
         e.details
     );
