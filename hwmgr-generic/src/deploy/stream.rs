@@ -141,6 +141,8 @@ fn attempt_once(
         stall: http.timeout,
         last_log: Instant::now(),
         fatal: None,
+        network: Duration::ZERO,
+        hashing: Duration::ZERO,
     };
     let head = read_head(&mut src)?;
     let format = detect(info.disk_format.as_deref(), &head, settings)
@@ -189,11 +191,13 @@ fn attempt_once(
             ),
         )));
     }
+    let flushing = Instant::now();
     disk.flush()
         .map_err(|e| Failure::Stop(AgentError::new(ErrorKind::ImageWriteError, e.to_string())))?;
+    let flushing = flushing.elapsed();
     let elapsed = started.elapsed();
     tracing::info!(
-        "Image {} ({format:?}, {} bytes received, {} bytes written) verified ({}) and written to {} in {:.1} s ({:.1} MiB/s received); agent peak RSS {}",
+        "Image {} ({format:?}, {} bytes received, {} bytes written) verified ({}) and written to {} in {:.1} s ({:.1} MiB/s received; time receiving {:.1} s, hashing {:.1} s, writing {:.1} s, flushing {:.1} s); agent peak RSS {}",
         info.id,
         src.received,
         disk.written,
@@ -201,6 +205,10 @@ fn attempt_once(
         disk.name,
         elapsed.as_secs_f64(),
         src.received as f64 / 1048576.0 / elapsed.as_secs_f64().max(0.001),
+        src.network.as_secs_f64(),
+        src.hashing.as_secs_f64(),
+        disk.busy.saturating_sub(flushing).as_secs_f64(),
+        flushing.as_secs_f64(),
         peak_rss()
     );
     Ok(Written {
@@ -377,6 +385,9 @@ struct Source {
     stall: Duration,
     last_log: Instant,
     fatal: Option<AgentError>,
+    /// Time spent waiting for the body, and hashing it (for the figures in the log).
+    network: Duration,
+    hashing: Duration,
 }
 
 impl Read for Source {
@@ -393,10 +404,14 @@ impl Read for Source {
                 "download exceeded its maximum duration",
             ));
         }
+        let t = Instant::now();
         let n = self.resp.read(buf)?;
+        let hashing = Instant::now();
+        self.network += hashing - t;
         if let Some(h) = self.hasher.as_mut() {
             h.update(&buf[..n]);
         }
+        self.hashing += hashing.elapsed();
         self.received += n as u64;
         if self.last_log.elapsed() >= Duration::from_secs(10) {
             self.last_log = Instant::now();

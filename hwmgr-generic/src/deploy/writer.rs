@@ -31,6 +31,8 @@ pub struct DiskWriter {
     pub touched: bool,
     /// Bytes written so far (image data and zeroed ranges).
     pub written: u64,
+    /// Time spent in writes, zeroing and flushes (for the figures in the log).
+    pub busy: std::time::Duration,
 }
 
 /// A failed write, with what the operator needs to know.
@@ -85,6 +87,7 @@ impl DiskWriter {
             pending_at: 0,
             touched: false,
             written: 0,
+            busy: std::time::Duration::ZERO,
         })
     }
 
@@ -127,16 +130,17 @@ impl DiskWriter {
             return Ok(());
         }
         self.touched = true;
-        self.file
-            .write_all_at(&self.pending, self.pending_at)
-            .map_err(|e| {
-                WriteError::Io(format!(
-                    "writing {} bytes at offset {} of {} failed: {e}",
-                    self.pending.len(),
-                    self.pending_at,
-                    self.name
-                ))
-            })?;
+        let t = std::time::Instant::now();
+        let r = self.file.write_all_at(&self.pending, self.pending_at);
+        self.busy += t.elapsed();
+        r.map_err(|e| {
+            WriteError::Io(format!(
+                "writing {} bytes at offset {} of {} failed: {e}",
+                self.pending.len(),
+                self.pending_at,
+                self.name
+            ))
+        })?;
         self.written += self.pending.len() as u64;
         self.pending.clear();
         Ok(())
@@ -151,6 +155,13 @@ impl DiskWriter {
             return Ok(());
         }
         self.touched = true;
+        let t = std::time::Instant::now();
+        let r = self.zero(offset, len);
+        self.busy += t.elapsed();
+        r
+    }
+
+    fn zero(&mut self, offset: u64, len: u64) -> Result<(), WriteError> {
         if blkzeroout(&self.file, offset, len).is_ok() {
             self.written += len;
             return Ok(());
@@ -171,9 +182,10 @@ impl DiskWriter {
     /// Writes what is queued and asks the device to persist it (`fsync`).
     pub fn flush(&mut self) -> Result<(), WriteError> {
         self.flush_pending()?;
-        self.file
-            .sync_all()
-            .map_err(|e| WriteError::Io(format!("flushing {} failed: {e}", self.name)))
+        let t = std::time::Instant::now();
+        let r = self.file.sync_all();
+        self.busy += t.elapsed();
+        r.map_err(|e| WriteError::Io(format!("flushing {} failed: {e}", self.name)))
     }
 
     /// Zeroes the first and last [`WIPE_BYTES`] of the disk: no MBR, no GPT (neither copy),
