@@ -35,6 +35,7 @@ pub mod configdrive;
 pub mod http;
 pub mod image_info;
 pub mod partitions;
+pub mod pipeline;
 pub mod qcow2;
 pub mod stream;
 pub mod target;

@@ -256,7 +256,9 @@ fn read_head(src: &mut Source) -> Result<Vec<u8>, Failure> {
 fn copy_raw(head: &[u8], src: &mut Source, disk: &mut DiskWriter) -> Result<(), CopyError> {
     disk.write_at(0, head).map_err(CopyError::Write)?;
     let mut at = head.len() as u64;
-    let mut buf = vec![0u8; WRITE_BLOCK];
+    // The writer coalesces into its own blocks: this only needs to be large enough that
+    // each call carries many network reads.
+    let mut buf = vec![0u8; WRITE_BLOCK / 4];
     loop {
         let n = super::qcow2::read_full(src, &mut buf).map_err(CopyError::Read)?;
         if n == 0 {

@@ -4,8 +4,11 @@
 //! at the end, and the wipe that makes a failed write unbootable.
 //!
 //! The disk is opened with `O_EXCL`: the kernel refuses it while it is mounted, an md member
-//! or otherwise claimed, which is exactly when writing it would be wrong.
+//! or otherwise claimed, which is exactly when writing it would be wrong. Full blocks go to
+//! a writer thread ([`super::pipeline`]) so that receiving and hashing the next block
+//! overlaps with writing this one.
 
+use super::pipeline::{Block, Pipeline};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -25,13 +28,17 @@ pub struct DiskWriter {
     pub name: String,
     pub path: PathBuf,
     pub size: u64,
-    pending: Vec<u8>,
+    /// The block being filled, for `pending_at`; `spare` is the other block, `None` while
+    /// the writer thread has it.
+    pending: Block,
     pending_at: u64,
+    spare: Option<Block>,
+    pipeline: Pipeline,
     /// Whether anything at all was written (then a failure must wipe).
     pub touched: bool,
     /// Bytes written so far (image data and zeroed ranges).
     pub written: u64,
-    /// Time spent in writes, zeroing and flushes (for the figures in the log).
+    /// Time spent waiting for writes, zeroing and flushes (for the figures in the log).
     pub busy: std::time::Duration,
 }
 
@@ -78,13 +85,25 @@ impl DiskWriter {
         let size = file
             .seek(SeekFrom::End(0))
             .map_err(|e| format!("cannot find the size of {name}: {e}"))?;
+        let pipeline = Pipeline::start(&file, path)
+            .map_err(|e| format!("cannot start writing to {name}: {e}"))?;
+        tracing::info!(
+            "writing {name} with {}",
+            if pipeline.direct {
+                "direct I/O (O_DIRECT)"
+            } else {
+                "buffered I/O (the device refuses O_DIRECT)"
+            }
+        );
         Ok(DiskWriter {
             file,
             name: name.to_string(),
             path: path.to_path_buf(),
             size,
-            pending: Vec::with_capacity(WRITE_BLOCK),
+            pending: Block::new(),
             pending_at: 0,
+            spare: Some(Block::new()),
+            pipeline,
             touched: false,
             written: 0,
             busy: std::time::Duration::ZERO,
@@ -113,11 +132,10 @@ impl DiskWriter {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            let room = WRITE_BLOCK - self.pending.len();
-            let n = room.min(rest.len());
-            self.pending.extend_from_slice(&rest[..n]);
+            let n = self.pending.room().min(rest.len());
+            self.pending.push(&rest[..n]);
             rest = &rest[n..];
-            if self.pending.len() == WRITE_BLOCK {
+            if self.pending.room() == 0 {
                 self.flush_pending()?;
                 self.pending_at = end - rest.len() as u64;
             }
@@ -125,31 +143,66 @@ impl DiskWriter {
         Ok(())
     }
 
+    /// Hands the pending block to the writer thread (after the previous one came back).
     fn flush_pending(&mut self) -> Result<(), WriteError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         self.touched = true;
-        let t = std::time::Instant::now();
-        let r = self.file.write_all_at(&self.pending, self.pending_at);
-        self.busy += t.elapsed();
-        r.map_err(|e| {
-            WriteError::Io(format!(
-                "writing {} bytes at offset {} of {} failed: {e}",
-                self.pending.len(),
-                self.pending_at,
-                self.name
-            ))
-        })?;
-        self.written += self.pending.len() as u64;
+        let next = match self.spare.take() {
+            Some(b) => b,
+            None => self.wait_for_writer()?,
+        };
+        let full = std::mem::replace(&mut self.pending, next);
         self.pending.clear();
+        if !self.pipeline.submit(full, self.pending_at) {
+            return Err(self.writer_gone());
+        }
         Ok(())
+    }
+
+    /// Waits until the block being written is on the disk, and returns it for reuse.
+    fn wait_for_writer(&mut self) -> Result<Block, WriteError> {
+        let t = std::time::Instant::now();
+        let done = self.pipeline.finished().ok_or_else(|| self.writer_gone())?;
+        self.busy += t.elapsed();
+        let len = done.block.len();
+        match done.result {
+            Ok(()) => {
+                self.written += len as u64;
+                Ok(done.block)
+            }
+            Err(e) => {
+                self.spare = Some(done.block);
+                Err(WriteError::Io(format!(
+                    "writing {len} bytes at offset {} of {} failed: {e}",
+                    done.at, self.name
+                )))
+            }
+        }
+    }
+
+    /// Everything handed to the writer thread is written (or its error returned).
+    fn drain(&mut self) -> Result<(), WriteError> {
+        if self.spare.is_none() {
+            let b = self.wait_for_writer()?;
+            self.spare = Some(b);
+        }
+        Ok(())
+    }
+
+    fn writer_gone(&self) -> WriteError {
+        WriteError::Io(format!(
+            "the thread writing {} stopped unexpectedly",
+            self.name
+        ))
     }
 
     /// Makes `[offset, offset + len)` read as zeros: `BLKZEROOUT` on a block device (the
     /// device may do it without transferring data), plain zero writes otherwise.
     pub fn zero_range(&mut self, offset: u64, len: u64) -> Result<(), WriteError> {
         self.flush_pending()?;
+        self.drain()?;
         let len = len.min(self.size.saturating_sub(offset));
         if len == 0 {
             return Ok(());
@@ -182,6 +235,7 @@ impl DiskWriter {
     /// Writes what is queued and asks the device to persist it (`fsync`).
     pub fn flush(&mut self) -> Result<(), WriteError> {
         self.flush_pending()?;
+        self.drain()?;
         let t = std::time::Instant::now();
         let r = self.file.sync_all();
         self.busy += t.elapsed();
@@ -192,6 +246,8 @@ impl DiskWriter {
     /// so firmware finds nothing to boot. Queued data is dropped, not written.
     pub fn wipe_partition_tables(&mut self) -> Result<(), String> {
         self.pending.clear();
+        // A failed write in flight changes nothing here: the ends are written below.
+        let _ = self.drain();
         let zeros = vec![0u8; WIPE_BYTES as usize];
         let head = WIPE_BYTES.min(self.size);
         let tail_at = self.size.saturating_sub(WIPE_BYTES);
