@@ -134,7 +134,7 @@ fn config_drive() -> String {
 
 /// Starts Ironic (fast track, automated cleaning without erase steps), enrolls `node` with
 /// fake power and noop management (`fake` management refuses the boot device `disk` the
-/// deploy sets), boots the ramdisk with `vm` and waits for its first heartbeat. The
+/// deploy sets), boots the ramdisk with `vm` and provides the node (→ `available`). The
 /// conductor HEADs the guest's image URLs (10.0.2.2, which the host cannot reach) through
 /// `server` acting as a proxy; its calls to its API and to the agent go direct.
 fn deploy_scenario(server: &ImageServer, node: NodeSpec, vm: VmOptions) -> Scenario {
@@ -143,7 +143,7 @@ fn deploy_scenario(server: &ImageServer, node: NodeSpec, vm: VmOptions) -> Scena
     let mut node = node;
     node.fields["power_interface"] = json!("fake");
     node.fields["management_interface"] = json!("noop");
-    Scenario::start(ScenarioOptions {
+    let s = Scenario::start(ScenarioOptions {
         ironic: IronicOptions {
             fast_track: true,
             erase_devices_priority: Some(0),
@@ -156,7 +156,14 @@ fn deploy_scenario(server: &ImageServer, node: NodeSpec, vm: VmOptions) -> Scena
             ..vm
         },
         ..ScenarioOptions::default()
-    })
+    });
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(600),
+    );
+    s
 }
 
 /// Points the node's `instance_info` at an image of the server with a sha256 checksum.
@@ -262,12 +269,6 @@ fn direct_deploy_through_ironic_boots_the_instance() {
             ..VmOptions::default()
         },
     );
-    s.provision_to(
-        "provide",
-        json!(null),
-        "available",
-        Duration::from_secs(600),
-    );
     wrong_checksum_fails_and_wipes(&s, &server, &imgs, set.path(0));
 
     // Deploying again from `deploy failed` clears last_error, so fast track applies: the
@@ -354,12 +355,6 @@ fn qcow2_deploy_through_ironic_lands_on_the_hinted_disk_and_boots() {
             name: "qemu-deploy-qcow2".into(),
             ..VmOptions::default()
         },
-    );
-    s.provision_to(
-        "provide",
-        json!(null),
-        "available",
-        Duration::from_secs(600),
     );
     set_image(
         &s,

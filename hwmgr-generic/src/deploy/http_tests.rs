@@ -101,47 +101,42 @@ fn tls_server() -> TlsServer {
     }
 }
 
-/// A plain http server answering every request with `body`; records the request lines.
-fn http_server(body: &'static [u8]) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// A plain TCP server on loopback that records the first line of each request and hands
+/// the rest of the connection to `handle` (with that line).
+fn line_server(
+    handle: impl Fn(BufReader<TcpStream>, &str) + Clone + Send + 'static,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
         for tcp in l.incoming().flatten() {
-            let log = log.clone();
+            let (log, handle) = (log.clone(), handle.clone());
             std::thread::spawn(move || {
                 let mut r = BufReader::new(tcp);
-                log.lock().unwrap().push(request_line(&mut r));
-                answer(r.get_mut(), body);
+                let line = request_line(&mut r);
+                log.lock().unwrap().push(line.clone());
+                handle(r, &line);
             });
         }
     });
     (port, seen)
 }
 
-/// A forward proxy that records every request line: plain http requests are answered by
-/// the proxy itself ("via proxy"); `CONNECT host:port` is tunnelled to that address.
+/// A plain http server answering every request with `body`.
+fn http_server(body: &'static [u8]) -> (u16, Arc<Mutex<Vec<String>>>) {
+    line_server(move |mut r, _| answer(r.get_mut(), body))
+}
+
+/// A forward proxy: plain http requests are answered by the proxy itself ("via proxy");
+/// `CONNECT host:port` is tunnelled to that address.
 fn recording_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for tcp in l.incoming().flatten() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(tcp);
-                let line = request_line(&mut r);
-                log.lock().unwrap().push(line.clone());
-                match line.strip_prefix("CONNECT ") {
-                    Some(rest) => tunnel(r.into_inner(), rest.split(' ').next().unwrap_or("")),
-                    None => answer(r.get_mut(), b"via proxy"),
-                }
-            });
-        }
+    let (port, seen) = line_server(|mut r, line| match line.strip_prefix("CONNECT ") {
+        Some(rest) => tunnel(r.into_inner(), rest.split(' ').next().unwrap_or("")),
+        None => answer(r.get_mut(), b"via proxy"),
     });
-    (url, seen)
+    (format!("http://127.0.0.1:{port}"), seen)
 }
 
 fn tunnel(mut client: TcpStream, target: &str) {

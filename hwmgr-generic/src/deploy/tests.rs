@@ -364,39 +364,32 @@ fn a_stalled_server_times_out_and_the_disk_is_wiped() {
     assert!(ends_are_zero(&b, "vda"));
 }
 
-#[test]
-fn an_image_larger_than_the_disk_is_refused_before_writing() {
-    let img = vec![0x5au8; 3 << 20];
-    let srv = serve(vec![("/big", Reply::Body(img.clone()))]);
+/// A 3 MiB image against the chosen disk, made a 2 MiB file behind the manager's back.
+fn deploy_onto_a_small_disk(reply: Reply, img: &[u8]) -> (Bed, AgentError) {
+    let srv = serve(vec![("/big", reply)]);
     let b = bed(&[("vda", 5 * GIB, "D0")], settings());
-    // the chosen disk, made smaller than the image behind the manager's back
-    let dev = b.root.join("dev/vda");
-    std::fs::write(&dev, vec![0x11u8; 2 << 20]).unwrap();
+    std::fs::write(b.root.join("dev/vda"), vec![0x11u8; 2 << 20]).unwrap();
     let e = b
         .deployer
-        .write_image(&call(info(&[srv.url("/big")], &sha256(&img)), json!({})))
+        .write_image(&call(info(&[srv.url("/big")], &sha256(img)), json!({})))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::ImageWriteError);
-    assert!(e.details.contains("nothing was written"), "{}", e.details);
-    assert!(
-        std::fs::read(&dev).unwrap().iter().all(|&x| x == 0x11),
-        "the disk is untouched"
-    );
+    (b, e)
 }
 
 #[test]
-fn an_image_of_unknown_size_is_stopped_at_the_disks_end_and_wiped() {
+fn an_image_larger_than_the_disk_is_refused_before_writing_or_stopped_at_its_end() {
     let mut img = gpt_image();
     img.resize(3 << 20, 0x5a);
-    let srv = serve(vec![("/big", Reply::Unsized(img.clone()))]);
-    let b = bed(&[("vda", 5 * GIB, "D0")], settings());
-    let dev = b.root.join("dev/vda");
-    std::fs::write(&dev, vec![0x11u8; 2 << 20]).unwrap();
-    let e = b
-        .deployer
-        .write_image(&call(info(&[srv.url("/big")], &sha256(&img)), json!({})))
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::ImageWriteError);
+    // Content-Length known: refused before anything is written.
+    let (b, e) = deploy_onto_a_small_disk(Reply::Body(img.clone()), &img);
+    assert!(e.details.contains("nothing was written"), "{}", e.details);
+    assert!(
+        disk(&b, "vda").iter().all(|&x| x == 0x11),
+        "the disk is untouched"
+    );
+    // No Content-Length: written up to the disk's end, then stopped and wiped.
+    let (b, e) = deploy_onto_a_small_disk(Reply::Unsized(img.clone()), &img);
     for part in [
         "Writing image disk.img to /dev/vda stopped",
         "past the end of the disk (2097152 bytes)",
@@ -408,8 +401,11 @@ fn an_image_of_unknown_size_is_stopped_at_the_disks_end_and_wiped() {
             e.details
         );
     }
-    let d = std::fs::read(&dev).unwrap();
-    assert_eq!(d.len(), 2 << 20, "nothing written past the end");
+    assert_eq!(
+        disk(&b, "vda").len(),
+        2 << 20,
+        "nothing written past the end"
+    );
     assert!(
         ends_are_zero(&b, "vda"),
         "the written part's tables are gone"
