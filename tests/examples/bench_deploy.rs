@@ -117,6 +117,17 @@ fn main() {
         "  write_image 2 GiB qcow2 (336 MiB file): {:.1} s",
         t2.as_secs_f64()
     );
+    // The agent's own split of the time ("... MiB/s received; time receiving X s, hashing
+    // Y s, writing Z s, flushing W s)").
+    let split = |l: &str| {
+        l.split("received; ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    println!("  agent, raw:   {}", split(&l1));
+    println!("  agent, qcow2: {}", split(&l2));
     println!(
         "  agent after raw:   {}",
         l1.split("; ").last().unwrap_or("?")
