@@ -24,6 +24,7 @@ use agent_tests::image_server::ImageServer;
 use agent_tests::ironic::{IronicOptions, NodeSpec};
 use agent_tests::qemu::{repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
+use agent_tests::support::poll;
 use serde_json::json;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -207,10 +208,12 @@ fn wrong_checksum_fails_and_wipes(s: &Scenario, server: &ImageServer, imgs: &Pat
     set_image(s, &server.url("disk.img"), &wrong, "raw");
     let t = Instant::now();
     s.ironic.provision(s.uuid(), "active", json!(null));
-    let node = s
-        .ironic
-        .wait_for_provision_state(s.uuid(), "deploy failed", Duration::from_secs(600))
-        .unwrap_or_else(|e| panic!("{e}\n{}", s.diagnostics(60)));
+    // `deploy failed` keeps `active` as its target: wait for the state alone.
+    let node = poll(Duration::from_secs(600), Duration::from_millis(500), || {
+        let n = s.get_node();
+        (n["provision_state"] == "deploy failed").then_some(n)
+    })
+    .unwrap_or_else(|| panic!("no deploy failed after 600 s\n{}", s.diagnostics(60)));
     eprintln!(
         "qemu-deploy: wrong checksum -> deploy failed in {:.1?}",
         t.elapsed()
