@@ -25,7 +25,12 @@
 //! * **Sizes are checked first:** an image (raw with a Content-Length, or a qcow2's virtual
 //!   size) larger than the disk is refused before anything is written; otherwise writing
 //!   stops at the disk's end with an error.
-//! * **4xx is not retried** (IPA retries it by accident); checksum comparison ignores case.
+//! * **4xx is not retried** (IPA retries it by accident), nor is an untrusted TLS
+//!   certificate against the same URL (the error says to add the CA with `ipa-cafile` or to
+//!   set `ipa-insecure`); checksum comparison ignores case.
+//! * **The image bypasses the page cache** (`O_DIRECT` where the device takes it), written by
+//!   a thread while the next block is received and hashed ([`pipeline`]); IPA writes
+//!   through the page cache, which in a ramdisk competes with the ramdisk's own memory.
 //! * **Partition images are refused** (`image_type: partition`): they need GRUB installed
 //!   into the image, which this agent does not do; use whole-disk images.
 
