@@ -8,8 +8,8 @@
 //! 1. `direct_deploy_through_ironic_boots_the_instance`: the ramdisk under OVMF, its disk
 //!    carrying a bootable image. provide → `deploy` with a wrong checksum → `deploy failed`
 //!    with IPA's checksum message in `last_error`, and the disk (read on the host) has no
-//!    partition table left. Then, fast track on the same ramdisk, `deploy` again of the raw
-//!    image with a config drive, served over http to both the conductor (HEAD, through a
+//!    partition table left. Then undeploy → `available` and, fast track on the same ramdisk,
+//!    `deploy` again of the raw image with a config drive, served over http to both the conductor (HEAD, through a
 //!    proxy setting) and the guest → `active`. On the host: the config-2 partition is on the
 //!    disk, the NVRAM boot entry `image.install_bootloader` made is in the variable store;
 //!    then the disk boots under OVMF with that store.
@@ -274,8 +274,17 @@ fn direct_deploy_through_ironic_boots_the_instance() {
     );
     wrong_checksum_fails_and_wipes(&s, &server, &imgs, set.path(0));
 
-    // Deploying again from `deploy failed` clears last_error, so fast track applies: the
-    // same ramdisk, which looks the node up again once the conductor wiped its token.
+    // Back to `available` as an operator retries: undeploy (cleaning, without erase steps).
+    // The conductor wiped the agent's token and URL with the failure; the same ramdisk looks
+    // the node up again during cleaning, so fast track carries the next deploy. (Deploying
+    // again straight from `deploy failed` would "reboot" the ramdisk, which fake power
+    // cannot do: the conductor would wait for a fresh agent without command history.)
+    s.provision_to(
+        "deleted",
+        json!(null),
+        "available",
+        Duration::from_secs(600),
+    );
     set_image(
         &s,
         &server.url("disk.img"),
