@@ -14,8 +14,9 @@
 //!
 //! Failures are returned unless `ignore_bootloader_failure` (the parameter, else
 //! `ipa-ignore-bootloader-failure`) says otherwise. Differs from IPA: the ESP is mounted
-//! read-only (we only read it), and a software-RAID root (IPA builds a RAID-1 ESP across the
-//! holders) is refused with a clear error.
+//! read-only (we only read it). A software RAID root gets a mirrored ESP on every holder
+//! ([`super::raid_esp`]); under BIOS it is refused (the boot code would have to go onto
+//! every holder, which this agent does not do).
 
 use super::partitions::read_table;
 use crate::tools::{efibootmgr, mount, umount, DevPath};
@@ -197,7 +198,7 @@ pub fn boot_records(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn exec_error(disk: &str, e: impl std::fmt::Display) -> AgentError {
+pub(super) fn exec_error(disk: &str, e: impl std::fmt::Display) -> AgentError {
     AgentError::new(
         ErrorKind::CommandExecutionError,
         format!("Could not configure UEFI boot on device {disk}: {e}"),
@@ -225,6 +226,19 @@ pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Res
             Err(e) if ignore => tracing::error!("Error setting up bootloader, ignored: {e}"),
             Err(e) => return Err(e),
         }
+    }
+    if !uefi && super::raid_root::is_md(disk) {
+        let msg = format!(
+            "Could not install the boot loader on {disk}: it is a software RAID array and the \
+             deploy ramdisk booted in BIOS mode; this agent makes software RAID roots bootable \
+             under UEFI only (a mirrored ESP on every holder disk). Boot the node in UEFI mode \
+             (properties.capabilities boot_mode:uefi) and deploy again."
+        );
+        if ignore {
+            tracing::error!("{msg} (ignored)");
+            return Ok(Value::Null);
+        }
+        return Err(AgentError::new(ErrorKind::CommandExecutionError, msg));
     }
     match p.root_uuid.as_deref() {
         None | Some("0x00000000") => {
@@ -281,20 +295,28 @@ fn find_esp(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<(u32, Str
 }
 
 /// `manage_uefi`: true when NVRAM entries were created, false when the ESP has no loader.
+/// On a software RAID root the ESP is mirrored onto every holder first ([`super::raid_esp`]).
 pub fn manage_uefi(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<bool> {
-    if m.host.device(disk).is_ok() && disk.trim_start_matches("/dev/").starts_with("md") {
-        return Err(exec_error(
-            disk,
-            "the root device is a software RAID array; this agent does not build the RAID-1 EFI \
-             system partition IPA would. Deploy onto a single disk or a hardware RAID volume",
-        ));
+    if super::raid_root::is_md(disk) {
+        return super::raid_esp::install(m, disk, esp_uuid);
     }
     m.reread_partition_table(disk);
     let (part_no, part) = find_esp(m, disk, esp_uuid)?;
+    let entries = read_loaders(m, disk, &part)?;
+    if entries.is_empty() {
+        tracing::warn!("Empty EFI partition detected on {part}: no boot loader to register");
+        return Ok(false);
+    }
+    register(m, disk, &DevPath::new(disk)?, part_no, &entries, None)?;
+    Ok(true)
+}
+
+/// The loaders on the ESP `part` as (EFI path, label): mounted read-only while we look.
+pub(super) fn read_loaders(m: &Machine, disk: &str, part: &str) -> Result<Vec<(String, String)>> {
     let mount_dir: PathBuf = m.host.path(ESP_MOUNT);
     std::fs::create_dir_all(&mount_dir)
         .map_err(|e| exec_error(disk, format!("creating {}: {e}", mount_dir.display())))?;
-    m.run(&mount::vfat_read_only(&DevPath::new(&part)?, ESP_MOUNT))
+    m.run(&mount::vfat_read_only(&DevPath::new(part)?, ESP_MOUNT))
         .map_err(|e| exec_error(disk, e))?;
     let loaders = find_loaders(&mount_dir);
     let entries: Vec<(String, String)> = loaders
@@ -315,29 +337,42 @@ pub fn manage_uefi(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<bo
             format!("Umounting efi system partition failed: {e}"),
         ));
     }
-    if entries.is_empty() {
-        tracing::warn!("Empty EFI partition detected on {part}: no boot loader to register");
-        return Ok(false);
-    }
+    Ok(entries)
+}
+
+/// One NVRAM entry per loader for partition `part_no` of `target` (`_run_efibootmgr`):
+/// entries with the same label are deleted first. `suffix` makes labels unique per RAID
+/// holder (`ironic1 (RAID, part0)`, as IPA).
+pub(super) fn register(
+    m: &Machine,
+    disk: &str,
+    target: &DevPath,
+    part_no: u32,
+    entries: &[(String, String)],
+    suffix: Option<&str>,
+) -> Result<()> {
     ensure_efivarfs(m).map_err(|e| exec_error(disk, e))?;
-    let disk_dev = DevPath::new(disk)?;
     let existing = m
         .run(&efibootmgr::list())
         .map_err(|e| exec_error(disk, e))?;
     let records = boot_records(&existing.stdout);
-    for (loader, label) in &entries {
-        for (num, _) in records.iter().filter(|(_, l)| l == label) {
+    for (loader, base) in entries {
+        let label = match suffix {
+            Some(s) => format!("{base} {s}"),
+            None => base.clone(),
+        };
+        for (num, _) in records.iter().filter(|(_, l)| *l == label) {
             tracing::info!("deleting the NVRAM boot entry Boot{num} labelled {label}");
             m.run(&efibootmgr::delete(num))
                 .map_err(|e| exec_error(disk, e))?;
         }
         tracing::info!(
-            "Adding loader {loader} on partition {part_no} of device {disk} with label {label}"
+            "Adding loader {loader} on partition {part_no} of device {target} with label {label}"
         );
-        m.run(&efibootmgr::create(&disk_dev, part_no, label, loader))
+        m.run(&efibootmgr::create(target, part_no, &label, loader))
             .map_err(|e| exec_error(disk, e))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// efibootmgr needs efivarfs; the ramdisk's init mounts it, this covers other set-ups.

@@ -42,6 +42,8 @@ pub mod image_info;
 pub mod partitions;
 pub mod pipeline;
 pub mod qcow2;
+pub mod raid_esp;
+pub mod raid_root;
 pub mod stream;
 pub mod target;
 pub mod writer;
@@ -250,46 +252,67 @@ impl Deployer {
             .filter(|c| !c.is_empty())
             .map(|c| configdrive::payload(c, Some(&client), &node_uuid))
             .transpose()?;
-        let disks = target::candidates(&self.machine, &call.node)?;
-        let disk = target::select(&disks, &call.node)?;
+        let disk = self.install_device(&call.node)?;
         tracing::info!(
-            "Picked root device {} for node {node_uuid} (root device hints: {})",
-            disk.name,
+            "Picked root device {disk} for node {node_uuid} (root device hints: {})",
             target::root_device_hints(&call.node).map_or("none".to_string(), |h| h.to_string())
         );
         let already = {
             let mut st = self.state();
             st.node = call.node.clone();
             st.cached_image_id.as_deref() == Some(info.id.as_str())
-                && st.device.as_deref() == Some(disk.name.as_str())
+                && st.device.as_deref() == Some(disk.as_str())
         };
         if already {
             tracing::info!(
                 "image {} was already written to {} by this agent; not writing it again",
                 info.id,
-                disk.name
+                disk
             );
         } else {
             self.state().cached_image_id = None;
-            self.write_to(&client, &info, &expected, &settings, &disk.name)?;
+            self.write_to(&client, &info, &expected, &settings, &disk)?;
         }
-        self.after_write(&disk.name)?;
+        self.after_write(&disk)?;
         if let Some(p) = &cd_payload {
-            configdrive::write(&self.machine, &disk.name, p, &node_uuid)?;
+            configdrive::write(&self.machine, &disk, p, &node_uuid)?;
         }
-        let root_uuid = self.root_uuid(&disk.name)?;
+        let root_uuid = self.root_uuid(&disk)?;
         let mut uuids = Map::new();
         uuids.insert("root uuid".into(), Value::String(root_uuid.clone()));
         let mut st = self.state();
         st.cached_image_id = Some(info.id.clone());
-        st.device = Some(disk.name.clone());
+        st.device = Some(disk.clone());
         st.partition_uuids = Some(uuids);
         Ok(json!({
             "result": format!(
                 "prepare_image: image ({}) written to device {} root_uuid={root_uuid}",
-                info.id, disk.name
+                info.id, disk
             )
         }))
+    }
+
+    /// The device the image goes to: the software RAID root volume when the node's
+    /// `target_raid_config` has one ([`raid_root`]), else the disk the hints or IPA's
+    /// default rule pick ([`target`]).
+    fn install_device(&self, node: &Value) -> Result<String> {
+        if let Some(choice) = raid_root::choose(node)? {
+            let md = raid_root::locate(&self.machine, &choice)?;
+            tracing::info!(
+                "Using the software RAID root volume {md} (array {}, target_raid_config \
+                 logical_disks[{}]{})",
+                choice.name,
+                choice.logical_disk,
+                if choice.marked {
+                    ", is_root_volume"
+                } else {
+                    ", the first RAID-1"
+                }
+            );
+            return Ok(md);
+        }
+        let disks = target::candidates(&self.machine, node)?;
+        Ok(target::select(&disks, node)?.name)
     }
 
     fn write_to(
@@ -387,10 +410,7 @@ impl Deployer {
         };
         let disk = match device {
             Some(d) => d,
-            None => {
-                let disks = target::candidates(&self.machine, &node)?;
-                target::select(&disks, &node)?.name
-            }
+            None => self.install_device(&node)?,
         };
         let ignore = self.settings.get().ignore_bootloader_failure;
         bootloader::install(&self.machine, &disk, &params, ignore)

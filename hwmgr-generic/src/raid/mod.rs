@@ -74,6 +74,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod esp;
 pub mod mdadm;
 pub mod plan;
 pub mod report;

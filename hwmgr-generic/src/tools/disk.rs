@@ -121,6 +121,28 @@ pub mod sgdisk {
             .device(disk)
     }
 
+    /// GPT partition `number` from sector `first` to `last` (inclusive), of type EFI system
+    /// partition, named `label` (`raid_utils.prepare_boot_partitions_for_softraid`, which
+    /// uses `-n 0:<first free>s:+550MiB -t 0:ef00 -c 0:uefi-holder-<i>`).
+    pub fn new_esp(disk: &DevPath, number: u32, first: u64, last: u64, label: &str) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk)
+            .text("-n")
+            .text(format!("{number}:{first}:{last}"))
+            .text("-t")
+            .text(format!("{number}:ef00"))
+            .text("-c")
+            .text(format!("{number}:{label}"))
+            .device(disk)
+    }
+
+    /// Deletes GPT partition `number`.
+    pub fn delete(disk: &DevPath, number: u32) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk)
+            .text("-d")
+            .text(number.to_string())
+            .device(disk)
+    }
+
     /// Destroys the GPT and MBR structures (IPA `disk_utils.destroy_disk_metadata`).
     pub fn zap(dev: &DevPath) -> ToolCmd {
         ToolCmd::new(Program::Sgdisk).text("-Z").device(dev)
@@ -171,6 +193,23 @@ pub mod partx {
     /// Makes the kernel forget every partition of the disk.
     pub fn delete(disk: &DevPath) -> ToolCmd {
         ToolCmd::new(Program::Partx).text("-d").device(disk)
+    }
+
+    /// Tells the kernel about partition `number` only (the others of a disk that is an array
+    /// member are busy and cannot be re-read).
+    pub fn add_number(disk: &DevPath, number: u32) -> ToolCmd {
+        ToolCmd::new(Program::Partx)
+            .texts(["-a", "--nr"])
+            .text(number.to_string())
+            .device(disk)
+    }
+
+    /// Makes the kernel forget partition `number` only.
+    pub fn delete_number(disk: &DevPath, number: u32) -> ToolCmd {
+        ToolCmd::new(Program::Partx)
+            .texts(["-d", "--nr"])
+            .text(number.to_string())
+            .device(disk)
     }
 }
 

@@ -119,6 +119,19 @@ pub fn create(md: &DevPath, level: Level, name: &ArrayName, members: &[DevPath])
     members.iter().fold(cmd, ToolCmd::device)
 }
 
+/// The mirrored EFI system partition: RAID-1 with metadata 1.0, whose superblock sits at
+/// the end of each member, so firmware reads every member as a plain FAT file system
+/// (`raid_utils.prepare_boot_partitions_for_softraid`).
+pub fn create_esp(md: &DevPath, name: &ArrayName, members: &[DevPath]) -> ToolCmd {
+    let cmd = mdadm()
+        .text("--create")
+        .device(md)
+        .texts(["--force", "--run", "--metadata=1.0", "--level", "1"])
+        .texts(["--name", name.as_str()])
+        .texts(["--raid-devices", &members.len().to_string()]);
+    members.iter().fold(cmd, ToolCmd::device)
+}
+
 /// The array's state, name, UUID and members (`crate::raid::mdadm::parse_detail`).
 pub fn detail(md: &DevPath) -> ToolCmd {
     mdadm().text("--detail").device(md)

@@ -11,17 +11,39 @@ use super::{
 };
 use crate::tools::mdadm::ArrayName;
 use crate::tools::parted::{End, Start};
+use crate::tools::DevPath;
 use blockdev::GIB;
+use hwmgr::raid_config::RaidConfig;
 use hwmgr::raid_config::SizeGb;
 
 /// The logical disks to create, in creation order: `MAX` last (IPA creates the arrays in
 /// input order but sizes a `MAX` array from what the others left), stable otherwise.
 pub(crate) fn creation_order(req: &Request, kept: &Kept) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..req.config.logical_disks.len())
-        .filter(|i| !kept.satisfies(*i))
+    order_of(&req.config, |i| kept.satisfies(i))
+}
+
+fn order_of(config: &RaidConfig, exists: impl Fn(usize) -> bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..config.logical_disks.len())
+        .filter(|i| !exists(*i))
         .collect();
-    order.sort_by_key(|i| req.config.logical_disks[*i].size_gb.is_max());
+    order.sort_by_key(|i| config.logical_disks[*i].size_gb.is_max());
     order
+}
+
+/// The name and device the planner gives logical disk `i` of `config` (when no array is
+/// kept through the skip list, which requires volume names anyway): what deploy looks the
+/// root volume up by. `None` for an index out of range or an invalid volume name.
+pub fn planned_array(config: &RaidConfig, i: usize) -> Option<(ArrayName, DevPath)> {
+    match config.logical_disks.get(i)?.volume_name.as_deref() {
+        Some(v) => ArrayName::new(v).ok().map(|n| {
+            let d = n.device();
+            (n, d)
+        }),
+        None => {
+            let k = order_of(config, |_| false).iter().position(|&j| j == i)?;
+            Some(ArrayName::numbered(k))
+        }
+    }
 }
 
 /// Names every array: `/dev/md/<volume_name>`, or IPA's `/dev/md<k>` named `md<k>`
@@ -137,12 +159,12 @@ pub(crate) fn lay_out(
     (disks, actions)
 }
 
-/// The first partition starts at 551 MiB with UEFI (room for the ESP the image installs),
-/// 8 MiB with BIOS on GPT (BIOS boot partition), and at the first usable sector on msdos
-/// (IPA `raid_utils.calculate_raid_start`).
+/// The first partition starts right after the ESP slot with UEFI (551 MiB: the ESP that
+/// `install_bootloader` creates, [`crate::raid::esp`]), 8 MiB with BIOS on GPT (BIOS boot
+/// partition), and at the first usable sector on msdos (IPA `raid_utils.calculate_raid_start`).
 fn first_start(boot: BootMode, table: PartTable) -> Start {
     match (boot, table) {
-        (BootMode::Uefi, _) => Start::Mib(551),
+        (BootMode::Uefi, _) => Start::Mib(crate::raid::esp::RAID_START_MIB),
         (BootMode::Bios, PartTable::Gpt) => Start::Mib(8),
         (BootMode::Bios, PartTable::Msdos) => Start::FirstFree,
     }

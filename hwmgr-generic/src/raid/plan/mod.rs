@@ -14,6 +14,7 @@ mod validate;
 
 pub use crate::tools::mdadm::{ArrayName, Level};
 pub use crate::tools::parted::{End, PartTable, Start};
+pub use layout::planned_array;
 pub use node::{node_boot_mode, node_partition_table};
 
 use super::{DeviceSource, LiveDevices};
@@ -26,7 +27,7 @@ use members::Findings;
 use serde_json::{Map, Value};
 use std::fmt;
 
-pub(crate) const MIB: u64 = 1 << 20;
+pub const MIB: u64 = 1 << 20;
 /// The smallest partition we will make an array member of.
 pub const MIN_MEMBER_BYTES: u64 = 16 * MIB;
 /// What `sgdisk -F` answers on a fresh msdos label; only used to check sizes when planning.

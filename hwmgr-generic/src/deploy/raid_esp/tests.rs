@@ -1,0 +1,260 @@
+//! The ESP planning against the disk sets of the QEMU RAID journey (recorded with
+//! `sgdisk -p` in the VM after `raid.create_configuration` under UEFI) and of the test
+//! image written into the root array.
+
+use super::*;
+use crate::deploy::partitions::{Partition, ESP_TYPE_GUID};
+
+const LINUX_RAID: &str = "a19d880f-05fc-4d66-a1a0-4e0e5c8b3b29";
+
+fn part(number: u32, first: u64, last: u64, type_id: &str, name: &str) -> Partition {
+    Partition {
+        number,
+        first_lba: first,
+        last_lba: last,
+        type_id: type_id.into(),
+        part_uuid: Some(format!("00000000-0000-4000-8000-00000000000{number}")),
+        name: name.into(),
+    }
+}
+
+fn gpt(partitions: Vec<Partition>) -> Option<PartitionTable> {
+    Some(PartitionTable {
+        kind: TableKind::Gpt,
+        partitions,
+        gpt_alternate_lba: None,
+    })
+}
+
+/// A holder after create_configuration: RAID-1 root from 551 MiB to 1 GiB, RAID-5 data
+/// from 1 GiB to the end (parted's `primary` names).
+fn holder(disk: &str, sector: u64) -> Holder {
+    let per_mib = MIB / sector;
+    Holder {
+        disk: disk.into(),
+        sector,
+        table: gpt(vec![
+            part(1, 551 * per_mib, 1024 * per_mib - 1, LINUX_RAID, "primary"),
+            part(2, 1024 * per_mib, 2047 * per_mib, LINUX_RAID, "primary"),
+        ]),
+    }
+}
+
+/// The test image inside the root array: a 12 MiB ESP at 1 MiB and a small root partition.
+fn image(esp_mib: u64) -> Option<PartitionTable> {
+    gpt(vec![
+        part(1, 2048, 2048 + esp_mib * 2048 - 1, ESP_TYPE_GUID, "ESP"),
+        part(2, 2048 + esp_mib * 2048, 40959, LINUX_RAID, "root"),
+    ])
+}
+
+#[test]
+fn every_holder_gets_the_reserved_slot_as_its_next_partition() {
+    let holders = [holder("/dev/vda", 512), holder("/dev/nvme0n1", 4096)];
+    let p = plan("/dev/md127", image(12).as_ref(), 512, None, &holders).unwrap();
+    assert_eq!(p.image_esp, 1);
+    assert_eq!(p.image_esp_bytes, 12 * MIB);
+    assert!(!p.reuse);
+    assert_eq!(
+        p.slots,
+        vec![
+            Slot {
+                disk: "/dev/vda".into(),
+                number: 3,
+                first: 2048,
+                last: 551 * 2048 - 1,
+                label: "uefi-holder-0".into()
+            },
+            Slot {
+                disk: "/dev/nvme0n1".into(),
+                number: 3,
+                first: 256,
+                last: 551 * 256 - 1,
+                label: "uefi-holder-1".into()
+            },
+        ]
+    );
+    // The slot ends exactly where the planner starts the first array.
+    for (s, h) in p.slots.iter().zip(&holders) {
+        let first_raid = h.table.as_ref().unwrap().partitions[0].first_lba;
+        assert_eq!(s.last + 1, first_raid, "{}", s.disk);
+    }
+}
+
+#[test]
+fn the_slot_agrees_with_the_raid_planner() {
+    // The planner's first partition under UEFI starts at esp::RAID_START_MIB: a plan made
+    // for two disks puts its first partitions where the ESP slot ends.
+    use crate::raid::plan::{plan_create_with, PlanEnv, Start};
+    use blockdev::{BlockDevice, DevType};
+    let disk = |n: &str| BlockDevice {
+        name: format!("/dev/{n}"),
+        kname: n.into(),
+        size: 2 << 30,
+        dev_type: DevType::Disk,
+        logical_sectors: 512,
+        ..BlockDevice::default()
+    };
+    let env = PlanEnv {
+        devices: vec![disk("vda"), disk("vdb")],
+        md_arrays: vec![],
+        ramdisk_uefi: true,
+    };
+    let node = serde_json::json!({"uuid": "n1"});
+    let cfg = serde_json::json!({"logical_disks": [
+        {"size_gb": 1, "raid_level": "1", "controller": "software", "is_root_volume": true}]});
+    let planned = plan_create_with(&env, &node, &cfg).unwrap();
+    let first = &planned.disks[0].partitions[0];
+    assert_eq!(first.start, Start::Mib(esp::RAID_START_MIB));
+    let (_, last) = esp::slot_sectors(512);
+    assert_eq!((last + 1) * 512, esp::RAID_START_MIB * MIB);
+}
+
+#[test]
+fn an_image_without_esp_gets_ipas_error_with_the_fix() {
+    let no_esp = gpt(vec![part(1, 2048, 40959, LINUX_RAID, "root")]);
+    let e = plan(
+        "/dev/md127",
+        no_esp.as_ref(),
+        512,
+        None,
+        &[holder("/dev/vda", 512)],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::DeviceNotFound);
+    assert!(
+        e.details.starts_with(
+            "No EFI partition could be detected on device /dev/md127 and EFI partition UUID"
+        ),
+        "{}",
+        e.details
+    );
+    assert!(
+        e.details.contains("Are you using a UEFI-compatible image?"),
+        "{}",
+        e.details
+    );
+    assert!(e.details.contains("BOOTX64.EFI"), "{}", e.details);
+    // efi_system_part_uuid finds a partition whose type is not ESP.
+    let p = plan(
+        "/dev/md127",
+        no_esp.as_ref(),
+        512,
+        Some("00000000-0000-4000-8000-000000000001"),
+        &[holder("/dev/vda", 512)],
+    )
+    .unwrap();
+    assert_eq!(p.image_esp, 1);
+}
+
+#[test]
+fn an_esp_larger_than_the_planned_one_is_refused_naming_both_sizes() {
+    let e = plan(
+        "/dev/md127",
+        image(600).as_ref(),
+        512,
+        None,
+        &[holder("/dev/vda", 512)],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::SoftwareRAIDError);
+    assert!(e.details.contains("600.0 MiB"), "{}", e.details);
+    assert!(e.details.contains("(550 MiB"), "{}", e.details);
+    assert!(
+        e.details
+            .contains("Nothing was written to the holder disks"),
+        "{}",
+        e.details
+    );
+    // 550 MiB exactly does not fit either: md metadata 1.0 takes the end of each member.
+    assert!(plan(
+        "/dev/md127",
+        image(550).as_ref(),
+        512,
+        None,
+        &[holder("/dev/vda", 512)]
+    )
+    .is_err());
+}
+
+#[test]
+fn a_raid_without_room_for_the_esp_is_refused() {
+    // Built in BIOS mode on GPT: arrays start at 8 MiB.
+    let bios = Holder {
+        disk: "/dev/vdb".into(),
+        sector: 512,
+        table: gpt(vec![part(
+            1,
+            8 * 2048,
+            1024 * 2048 - 1,
+            LINUX_RAID,
+            "primary",
+        )]),
+    };
+    let e = plan(
+        "/dev/md127",
+        image(12).as_ref(),
+        512,
+        None,
+        &[holder("/dev/vda", 512), bios],
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::SoftwareRAIDError);
+    assert!(e.details.contains("on /dev/vdb"), "{}", e.details);
+    assert!(e.details.contains("taken by partition 1"), "{}", e.details);
+    let msdos = Holder {
+        disk: "/dev/vdc".into(),
+        sector: 512,
+        table: Some(PartitionTable {
+            kind: TableKind::Msdos,
+            partitions: vec![],
+            gpt_alternate_lba: None,
+        }),
+    };
+    let e = plan("/dev/md127", image(12).as_ref(), 512, None, &[msdos]).unwrap_err();
+    assert!(
+        e.details.contains("has msdos partition table"),
+        "{}",
+        e.details
+    );
+}
+
+#[test]
+fn existing_esps_are_reused_and_a_partial_set_is_refused() {
+    let with_esp = |disk: &str, i: usize| {
+        let mut h = holder(disk, 512);
+        if let Some(t) = h.table.as_mut() {
+            t.partitions.push(part(
+                3,
+                2048,
+                551 * 2048 - 1,
+                ESP_TYPE_GUID,
+                &esp::holder_label(i),
+            ));
+        }
+        h
+    };
+    let p = plan(
+        "/dev/md127",
+        image(12).as_ref(),
+        512,
+        None,
+        &[with_esp("/dev/vda", 0), with_esp("/dev/vdb", 1)],
+    )
+    .unwrap();
+    assert!(p.reuse);
+    assert_eq!(p.slots[1].number, 3);
+    let e = plan(
+        "/dev/md127",
+        image(12).as_ref(),
+        512,
+        None,
+        &[with_esp("/dev/vda", 0), holder("/dev/vdb", 512)],
+    )
+    .unwrap_err();
+    assert!(
+        e.details.contains("Only some holder disks"),
+        "{}",
+        e.details
+    );
+}
