@@ -158,6 +158,26 @@ impl HardwareManager for GenericHardwareManager {
         )
     }
 
+    /// Assembles every md array whose members are present, as IPA does at start-up
+    /// (`hardware.py: GenericHardwareManager.evaluate_hardware_support` →
+    /// `_md_scan_and_assemble`): after the ramdisk reboots, the arrays cleaning built are
+    /// there again for the deploy (the software RAID root), erasure and the inventory. Only
+    /// on the real machine (an agent on a fake root must not scan the host's disks), and a
+    /// failure (nothing to assemble) is only logged.
+    fn initialize(&self) {
+        let m = &self.machine;
+        if !m.host.is_real() || ::blockdev::list_block_devices(&m.host, false).is_empty() {
+            return;
+        }
+        match m.run(&tools::mdadm::assemble_scan()) {
+            Ok(out) => tracing::info!(
+                "md arrays assembled at start-up: {}",
+                out.stderr.trim().replace('\n', "; ")
+            ),
+            Err(e) => tracing::info!("{e} (ignored: no md array to assemble)"),
+        }
+    }
+
     fn steps(&self, kind: StepKind, _call: &StepCall) -> Vec<Step> {
         STEPS.steps(kind)
     }

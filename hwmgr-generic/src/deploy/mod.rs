@@ -274,6 +274,9 @@ impl Deployer {
             self.write_to(&client, &info, &expected, &settings, &disk)?;
         }
         self.after_write(&disk)?;
+        if raid_root::is_md(&disk) {
+            raid_esp::check_written_image(&self.machine, &disk)?;
+        }
         if let Some(p) = &cd_payload {
             configdrive::write(&self.machine, &disk, p, &node_uuid)?;
         }

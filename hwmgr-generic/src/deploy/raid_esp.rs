@@ -79,15 +79,13 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
 }
 
-/// Checks everything and decides the ESP of every holder. Pure: the tables are read by the
-/// caller.
-pub fn plan(
+/// The image's ESP inside the root array (number, size), checked against the planned ESP.
+fn image_esp(
     root: &str,
     root_table: Option<&PartitionTable>,
     root_sector: u64,
     esp_uuid: Option<&str>,
-    holders: &[Holder],
-) -> Result<EspPlan> {
+) -> Result<(u32, u64)> {
     let parts = root_table.map(|t| t.partitions.as_slice()).unwrap_or(&[]);
     let want = esp_uuid.map(str::to_ascii_lowercase);
     let Some(image_esp) = parts
@@ -106,7 +104,8 @@ pub fn plan(
             ),
         ));
     };
-    let image_esp_bytes = (image_esp.last_lba + 1 - image_esp.first_lba) * root_sector.max(512);
+    let image_esp_bytes =
+        (image_esp.last_lba + 1).saturating_sub(image_esp.first_lba) * root_sector.max(512);
     if image_esp_bytes > esp::usable_bytes() {
         return Err(raid_err(format!(
             "The EFI system partition of the image (partition {} of {root}, {}) does not fit \
@@ -120,6 +119,30 @@ pub fn plan(
             esp::usable_bytes()
         )));
     }
+    Ok((image_esp.number, image_esp_bytes))
+}
+
+/// Right after `write_image` wrote the image into the root array: an image ESP too large for
+/// the planned ESP fails the deploy there, before `install_bootloader` touches the holders.
+/// (An image without ESP is left to `install_bootloader`, which reports it as IPA does.)
+pub fn check_written_image(m: &Machine, md: &str) -> Result<()> {
+    let table = read_dev_table(m, md)?;
+    match image_esp(md, table.as_ref(), super::sector_size(m, md), None) {
+        Err(e) if e.kind == ErrorKind::DeviceNotFound => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// Checks everything and decides the ESP of every holder. Pure: the tables are read by the
+/// caller.
+pub fn plan(
+    root: &str,
+    root_table: Option<&PartitionTable>,
+    root_sector: u64,
+    esp_uuid: Option<&str>,
+    holders: &[Holder],
+) -> Result<EspPlan> {
+    let (image_esp, image_esp_bytes) = image_esp(root, root_table, root_sector, esp_uuid)?;
     if holders.is_empty() {
         return Err(raid_err(format!(
             "The software RAID root {root} has no member partitions in /sys/block; cannot \
@@ -146,7 +169,7 @@ pub fn plan(
         )));
     }
     Ok(EspPlan {
-        image_esp: image_esp.number,
+        image_esp,
         image_esp_bytes,
         reuse: reused != 0,
         slots: slots.into_iter().map(|(s, _)| s).collect(),

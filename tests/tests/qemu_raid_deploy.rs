@@ -1,0 +1,331 @@
+//! The whole journey on software RAID, under UEFI, with the real Ironic 39, the real kernel
+//! and the real mdadm of the deploy ramdisk, in one test (one ramdisk VM for cleaning and
+//! deployment, then the instance's boots):
+//!
+//! 1. manage → manual clean (`raid.delete_configuration`, `deploy.erase_devices_metadata`,
+//!    `raid.create_configuration`: a RAID-1 root marked `is_root_volume` + a RAID-5 data
+//!    array over two virtio disks and one NVMe disk) → provide (automated cleaning off: it
+//!    would erase the arrays) → deploy of a whole-disk image (`direct`) → `active`. The
+//!    image lands in the RAID-1 root, `install_bootloader` makes an ESP on every holder in
+//!    the space the RAID planner left (1 MiB to 551 MiB), mirrors them as md RAID-1 with
+//!    metadata 1.0 and registers `ironic1 (RAID, part<i>)` for each holder in NVRAM.
+//! 2. On the host: every holder's GPT has that ESP; the variable store has the entries.
+//! 3. QEMU boots the disks under OVMF (no kernel of ours): the instance's GRUB prints the
+//!    marker, then finds its root file system through GRUB's md RAID driver on the root
+//!    array (`ROOTFS=md/root,gpt2`) and prints the file it reads there.
+//! 4. The same with the first holder disk removed: firmware boots another holder's ESP
+//!    (a plain FAT to it) and GRUB reads the root file system from the degraded mirror.
+//! 5. The disk put back, the deploy ramdisk boots again: the agent assembles the arrays at
+//!    start-up (as IPA does) and /proc/mdstat shows root, data and esp with every member.
+
+use agent_tests::image_server::ImageServer;
+use agent_tests::ironic::{IronicOptions, NodeSpec};
+use agent_tests::qemu::{
+    repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions, TEST_TOKEN,
+};
+use agent_tests::scenario::{Scenario, ScenarioOptions};
+use serde_json::json;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const MARKER: &str = "IRONIC-AGENT-TEST-INSTANCE-BOOTED";
+/// What `raid.img`'s GRUB prints after reading `/ironic-agent-root.txt` from the root fs.
+const ROOT_READ: &str = "ROOT-FILESYSTEM-READ-THROUGH-GRUB";
+/// A 1 GiB RAID-1 root (551 MiB to 1 GiB) and ~512 MiB per member for the RAID-5.
+const DISK_MIB: u64 = 1536;
+const ESP_TYPE: [u8; 16] = [
+    0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b,
+];
+
+fn images() -> PathBuf {
+    let out = repo_root().join("target/test-images");
+    let _l = FileLock::acquire(&repo_root().join("target/test-images.lock"));
+    let st = Command::new(repo_root().join("tests/images/build"))
+        .arg(&out)
+        .status()
+        .expect("running tests/images/build");
+    assert!(st.success(), "tests/images/build failed");
+    out
+}
+
+/// (number, first LBA, last LBA, is ESP, name) of every used GPT entry of a disk image.
+fn gpt(disk: &Path) -> Vec<(u32, u64, u64, bool, String)> {
+    let f = std::fs::File::open(disk).unwrap();
+    let mut hdr = [0u8; 8];
+    f.read_exact_at(&mut hdr, 512).unwrap();
+    assert_eq!(&hdr, b"EFI PART", "{}: no GPT", disk.display());
+    let mut entries = vec![0u8; 128 * 128];
+    f.read_exact_at(&mut entries, 1024).unwrap();
+    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
+    entries
+        .chunks(128)
+        .enumerate()
+        .filter(|(_, e)| e[..16].iter().any(|&b| b != 0))
+        .map(|(i, e)| {
+            let name: Vec<u16> = e[56..128]
+                .chunks(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .take_while(|&c| c != 0)
+                .collect();
+            (
+                i as u32 + 1,
+                le64(&e[32..40]),
+                le64(&e[40..48]),
+                e[..16] == ESP_TYPE,
+                String::from_utf16_lossy(&name),
+            )
+        })
+        .collect()
+}
+
+fn contains_utf16(path: &Path, needle: &str) -> bool {
+    let data = std::fs::read(path).unwrap_or_default();
+    let pattern: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    data.windows(pattern.len()).any(|w| w == pattern)
+}
+
+/// Boots `disks` under OVMF with the variable store `vars`, no kernel of ours; returns the
+/// instance's serial log once GRUB halted.
+fn boot_instance(disks: Vec<Disk>, vars: &Path, name: &str) -> String {
+    let vm = Vm::boot(VmOptions {
+        boot: Boot::Disk,
+        firmware: Firmware::Ovmf {
+            vars: Some(vars.to_path_buf()),
+        },
+        disks,
+        max_runtime: Duration::from_secs(300),
+        name: name.into(),
+        ..VmOptions::default()
+    });
+    let t = Instant::now();
+    vm.wait_for_serial(MARKER, Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{name}: the instance did not boot under OVMF: {e}"));
+    let _ = vm.wait_exit(Duration::from_secs(60));
+    let log = vm.serial_log();
+    eprintln!("qemu-raid-deploy: {name}: booted in {:.1?}", t.elapsed());
+    for l in log.lines().filter(|l| {
+        l.contains("ROOTFS=")
+            || l.contains(ROOT_READ)
+            || l.contains("error")
+            || l.contains("BdsDxe")
+    }) {
+        eprintln!("qemu-raid-deploy: {name}: console: {}", l.trim());
+    }
+    log
+}
+
+/// The arrays of /proc/mdstat: (name, level, "[n/m]" status).
+fn mdstat_arrays(text: &str) -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some((name, rest)) = l.split_once(" : ") else {
+            continue;
+        };
+        if !name.starts_with("md") {
+            continue;
+        }
+        let level = rest
+            .split_whitespace()
+            .find(|w| w.starts_with("raid"))
+            .unwrap_or("")
+            .to_string();
+        let status = lines
+            .get(i + 1)
+            .and_then(|n| {
+                n.split_whitespace()
+                    .find(|w| w.starts_with('[') && w.contains('/'))
+            })
+            .unwrap_or("")
+            .to_string();
+        out.push((name.trim().to_string(), level, status));
+    }
+    out
+}
+
+#[test]
+fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
+    let t0 = Instant::now();
+    let imgs = images();
+    let server = ImageServer::start(imgs.clone());
+    std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
+    std::env::set_var("no_proxy", "127.0.0.1,localhost");
+    let set = DiskSet::new(
+        "raid-deploy",
+        vec![
+            Disk::new(Bus::Virtio, DISK_MIB),
+            Disk::new(Bus::Virtio, DISK_MIB),
+            Disk::new(Bus::Nvme, DISK_MIB),
+        ],
+    );
+    let vars = set.dir().join("OVMF_VARS.fd");
+    let raid = json!({"logical_disks": [
+        {"size_gb": 1, "raid_level": "1", "controller": "software",
+         "volume_name": "root", "is_root_volume": true},
+        {"size_gb": "MAX", "raid_level": "5", "controller": "software", "volume_name": "data"},
+    ]});
+    let s = Scenario::start(ScenarioOptions {
+        ironic: IronicOptions {
+            fast_track: true,
+            // Automated cleaning erases every disk, arrays included (IPA too); operators
+            // with software RAID turn it off or re-create the RAID in it.
+            automated_clean: false,
+            ..IronicOptions::default()
+        },
+        node: NodeSpec::new("qemu-raid-deploy")
+            .fields(json!({
+                "power_interface": "fake",
+                // `fake` management refuses the boot device `disk` the deploy sets.
+                "management_interface": "noop",
+                "properties": {"capabilities": "boot_mode:uefi"},
+            }))
+            .target_raid_config(raid),
+        vm: VmOptions {
+            firmware: Firmware::Ovmf {
+                vars: Some(vars.clone()),
+            },
+            memory_mib: 384,
+            disks: set.disks().to_vec(),
+            append: vec!["ipa-image-download-connection-retries=0".into()],
+            max_runtime: Duration::from_secs(1500),
+            name: "qemu-raid-deploy".into(),
+            ..VmOptions::default()
+        },
+        ..ScenarioOptions::default()
+    });
+
+    // 1. Manual clean builds the RAID, provide, deploy.
+    let n = s.clean(
+        json!([
+            {"interface": "raid", "step": "delete_configuration"},
+            {"interface": "deploy", "step": "erase_devices_metadata"},
+            {"interface": "raid", "step": "create_configuration"},
+        ]),
+        Duration::from_secs(600),
+    );
+    eprintln!("qemu-raid-deploy: raid_config {}", n["raid_config"]);
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(300),
+    );
+    let sum = std::fs::read_to_string(imgs.join("raid.img.sha256")).unwrap();
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_source", "value": server.url("raid.img")},
+            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
+            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
+        ]),
+    );
+    s.provision_to("active", json!(null), "active", Duration::from_secs(600));
+    let log = s.vm.serial_log();
+    for l in log.lines().filter(|l| {
+        [
+            "root volume",
+            "written to",
+            "EFI system partition",
+            "ESP",
+            "--metadata=1.0",
+            "Adding loader",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    }) {
+        eprintln!("qemu-raid-deploy: console: {}", l.trim());
+    }
+    assert!(
+        log.contains("Using the software RAID root volume") && log.contains("(array root,"),
+        "write_image picked the RAID-1 root volume:\n{}",
+        s.diagnostics(80)
+    );
+    assert!(
+        log.contains("--metadata=1.0 --level 1 --name esp --raid-devices 3"),
+        "install_bootloader mirrors the three ESPs with metadata 1.0:\n{}",
+        s.diagnostics(80)
+    );
+    let Scenario { vm, ironic, .. } = s;
+    assert!(
+        vm.wait_exit(Duration::from_secs(120)).is_some(),
+        "standby.power_off after the deploy did not power the ramdisk off\n{}",
+        vm.serial_tail(40)
+    );
+    drop(vm);
+    drop(ironic);
+
+    // 2. On the host: the ESP on every holder, where the planner left room; NVRAM entries.
+    for (serial, path) in set.members() {
+        let parts = gpt(path);
+        eprintln!("qemu-raid-deploy: {serial}: {parts:?}");
+        let esp: Vec<_> = parts.iter().filter(|p| p.3).collect();
+        assert_eq!(esp.len(), 1, "{serial}: one ESP: {parts:?}");
+        assert_eq!(
+            (esp[0].1, esp[0].2),
+            (2048, 551 * 2048 - 1),
+            "{serial}: the ESP fills 1 MiB..551 MiB"
+        );
+        assert!(esp[0].4.starts_with("uefi-holder-"), "{serial}: {parts:?}");
+        let first_raid = parts.iter().filter(|p| !p.3).map(|p| p.1).min();
+        assert_eq!(first_raid, Some(551 * 2048), "{serial}: {parts:?}");
+    }
+    for i in 0..3 {
+        let label = format!("ironic1 (RAID, part{i})");
+        assert!(
+            contains_utf16(&vars, &label),
+            "NVRAM entry {label:?} is in the variable store"
+        );
+    }
+
+    // 3. The instance boots from the disks and reads its root file system through md.
+    let log = boot_instance(set.disks().to_vec(), &vars, "qemu-raid-deploy-instance");
+    assert!(
+        log.contains("ROOTFS=md/root,gpt2") && log.contains(ROOT_READ),
+        "GRUB reads the root file system on the RAID-1 root:\n{log}"
+    );
+
+    // 4. The first holder removed: another holder's ESP boots, the mirror is degraded.
+    let log = boot_instance(
+        set.disks()[1..].to_vec(),
+        &vars,
+        "qemu-raid-deploy-instance-degraded",
+    );
+    assert!(
+        log.contains("ROOTFS=md/root,gpt2") && log.contains(ROOT_READ),
+        "with a holder missing, GRUB still reads the root file system:\n{log}"
+    );
+
+    // 5. The disk put back: the ramdisk's agent assembles every array with all members.
+    let vm = Vm::boot(VmOptions {
+        memory_mib: 384,
+        disks: set.disks().to_vec(),
+        agent_token: Some(TEST_TOKEN.into()),
+        name: "qemu-raid-deploy-reassemble".into(),
+        ..VmOptions::default()
+    });
+    vm.wait_api(Duration::from_secs(240));
+    let logs = vm.system_logs();
+    let mdstat = logs.get("mdstat").cloned().unwrap_or_default();
+    eprintln!("qemu-raid-deploy: /proc/mdstat with the disk back:\n{mdstat}");
+    eprintln!(
+        "qemu-raid-deploy: mdadm --detail --scan:\n{}",
+        logs.get("mdadm-detail-scan").cloned().unwrap_or_default()
+    );
+    let arrays = mdstat_arrays(&mdstat);
+    let levels: Vec<&str> = arrays.iter().map(|a| a.1.as_str()).collect();
+    assert_eq!(arrays.len(), 3, "root, data and esp assembled: {arrays:?}");
+    assert_eq!(
+        levels.iter().filter(|l| **l == "raid1").count(),
+        2,
+        "{arrays:?}"
+    );
+    assert!(levels.contains(&"raid5"), "{arrays:?}");
+    for (name, _, status) in &arrays {
+        assert_eq!(status, "[3/3]", "{name}: every member is back: {mdstat}");
+    }
+    vm.power_off();
+    eprintln!("qemu-raid-deploy: done in {:.1?}", t0.elapsed());
+}
