@@ -42,7 +42,7 @@
 //!   RAID-1 without `physical_disks` on a single disk, the plan is refused, naming the
 //!   skipped disks and suggesting `physical_disks` (IPA builds a one-member RAID-1).
 //! * **Sizes are checked** per member disk before writing: the first partition starts at
-//!   551 MiB (uefi), 8 MiB (bios + gpt) or the first usable sector (bios + msdos, assumed
+//!   551 MiB (uefi: 1 MiB to 551 MiB is the ESP slot `install_bootloader` fills, [`esp`]), 8 MiB (bios + gpt) or the first usable sector (bios + msdos, assumed
 //!   2048 sectors when planning); partition ends are absolute GiB offsets as in IPA (so the
 //!   first array is slightly smaller than `size_gb`); GPT keeps its backup header at the
 //!   end (33 sectors at 512 B, 5 at 4 KiB); msdos partitions may not end beyond 2^32
