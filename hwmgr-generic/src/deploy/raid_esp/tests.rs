@@ -258,3 +258,96 @@ fn existing_esps_are_reused_and_a_partial_set_is_refused() {
         e.details
     );
 }
+
+/// A fake machine: md127 = RAID-1 of vda1 and vdb1 holding the test image (its GPT at
+/// `<root>/dev/md127`), each holder's GPT with the array member at 551 MiB, the image's ESP
+/// with a loader (what the read-only mount would show), and the new ESP partitions vda2 and
+/// vdb2 already visible in sysfs (as after `partx -a`).
+fn raid_machine() -> (
+    tempfile::TempDir,
+    Machine,
+    std::sync::Arc<testkit::RecordingRunner>,
+) {
+    use crate::deploy::partitions::tests::gpt_disk;
+    use testkit::fake_machine::{FakeMachine, GIB};
+    let dir = tempfile::tempdir().unwrap();
+    let _fm = FakeMachine::new(dir.path())
+        .virtio("vda", 2 * GIB)
+        .partition("vda", "vda1", 551 * MIB, 473 * MIB)
+        .partition("vda", "vda2", MIB, 550 * MIB)
+        .virtio("vdb", 2 * GIB)
+        .partition("vdb", "vdb1", 551 * MIB, 473 * MIB)
+        .partition("vdb", "vdb2", MIB, 550 * MIB)
+        .md("md127", "raid1", &["vda1", "vdb1"])
+        .partition("md127", "md127p1", MIB, 12 * MIB);
+    let dev = dir.path().join("dev");
+    std::fs::write(dev.join("md127"), gpt_disk(64, 2048 + 12 * 2048 - 1)).unwrap();
+    // A holder: the same GPT with its one entry turned into the Linux RAID member.
+    let mut holder = gpt_disk(64, 1024 * 2048 - 1);
+    let raid_type = [
+        0x0f, 0x88, 0x9d, 0xa1, 0xfc, 0x05, 0x3b, 0x4d, 0xa0, 0x06, 0x74, 0x3f, 0x0f, 0x84, 0x91,
+        0x1e,
+    ];
+    holder[1024..1040].copy_from_slice(&raid_type);
+    holder[1024 + 32..1024 + 40].copy_from_slice(&(551u64 * 2048).to_le_bytes());
+    std::fs::write(dev.join("vda"), &holder).unwrap();
+    std::fs::write(dev.join("vdb"), &holder).unwrap();
+    let boot = dir.path().join("run/ironic-agent/esp/EFI/BOOT");
+    std::fs::create_dir_all(&boot).unwrap();
+    std::fs::write(boot.join("BOOTX64.EFI"), b"MZ").unwrap();
+    let runner = std::sync::Arc::new(testkit::RecordingRunner::new());
+    let m = Machine::new(hwmgr::Host::new(dir.path()), runner.clone());
+    (dir, m, runner)
+}
+
+#[test]
+fn a_failed_mirror_leaves_no_esp_partition_behind() {
+    let (_dir, m, runner) = raid_machine();
+    runner.fail(
+        &["mdadm", "--create"],
+        1,
+        "mdadm: cannot open /dev/vdb2: Device or resource busy",
+    );
+    let e = install(&m, "/dev/md127", None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CommandExecutionError, "{e:?}");
+    assert!(
+        e.details.contains("Device or resource busy"),
+        "{}",
+        e.details
+    );
+    assert!(
+        e.details.contains(
+            "Rolled back: deleted partition 2 of /dev/vdb; deleted partition 2 of /dev/vda."
+        ),
+        "{}",
+        e.details
+    );
+    let lines = runner.lines();
+    let created: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("sgdisk -n 2:2048:1128447 -t 2:ef00"))
+        .collect();
+    assert_eq!(created.len(), 2, "{lines:#?}");
+    assert!(created[0].contains("-c 2:uefi-holder-0"), "{lines:#?}");
+    assert!(created[1].contains("-c 2:uefi-holder-1"), "{lines:#?}");
+    let create = lines
+        .iter()
+        .find(|l| l.starts_with("mdadm --create"))
+        .unwrap();
+    assert!(
+        create.contains("--metadata=1.0 --level 1 --name esp --raid-devices 2"),
+        "{create}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("sgdisk -d 2"))
+            .count(),
+        2,
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("efibootmgr")),
+        "no NVRAM entry for a half-built ESP: {lines:#?}"
+    );
+}
