@@ -206,3 +206,122 @@ mod tests {
         assert_eq!(md_superblocks(&img), vec![4 * MIB + 4096]);
     }
 }
+
+/// One used GPT partition entry of a disk image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptEntry {
+    pub number: u32,
+    pub first_lba: u64,
+    pub last_lba: u64,
+    /// Type EFI system partition (C12A7328-F81F-11D2-BA4B-00A0C93EC93B).
+    pub esp: bool,
+    pub name: String,
+}
+
+/// The used entries (non-zero type GUID) of the GPT at LBA 1 of a 512-byte-sector image, or
+/// `None` without a GPT header there.
+pub fn gpt_entries(path: &Path) -> Option<Vec<GptEntry>> {
+    const ESP_TYPE: [u8; 16] = [
+        0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9,
+        0x3b,
+    ];
+    use std::os::unix::fs::FileExt;
+    let f = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut hdr = [0u8; 8];
+    f.read_exact_at(&mut hdr, 512).ok()?;
+    if &hdr != b"EFI PART" {
+        return None;
+    }
+    let mut entries = vec![0u8; 128 * 128];
+    f.read_exact_at(&mut entries, 1024).ok()?;
+    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+    Some(
+        entries
+            .chunks(128)
+            .enumerate()
+            .filter(|(_, e)| e[..16].iter().any(|&b| b != 0))
+            .map(|(i, e)| {
+                let name: Vec<u16> = e[56..128]
+                    .chunks(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .take_while(|&c| c != 0)
+                    .collect();
+                GptEntry {
+                    number: i as u32 + 1,
+                    first_lba: le64(&e[32..40]),
+                    last_lba: le64(&e[40..48]),
+                    esp: e[..16] == ESP_TYPE,
+                    name: String::from_utf16_lossy(&name),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Whether `needle` occurs in the UTF-16LE text of a file (an OVMF variable store: the
+/// labels of its boot entries).
+pub fn contains_utf16(path: &Path, needle: &str) -> bool {
+    let data = std::fs::read(path).unwrap_or_default();
+    let pattern: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    data.windows(pattern.len()).any(|w| w == pattern)
+}
+
+/// One array of /proc/mdstat.
+#[derive(Debug, Clone)]
+pub struct MdstatArray {
+    pub name: String,
+    pub state: String,
+    pub level: String,
+    /// Member partitions without `/dev/` and without the `[n]` role.
+    pub members: Vec<String>,
+    /// Size in KiB (the "blocks" figure).
+    pub kib: u64,
+    /// Members in the array of the ones it should have: `[3/3]`, `[2/3]` when degraded.
+    pub status: String,
+}
+
+pub fn parse_mdstat(text: &str) -> Vec<MdstatArray> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some((name, rest)) = l.split_once(" : ") else {
+            continue;
+        };
+        if !name.starts_with("md") {
+            continue;
+        }
+        let mut words = rest.split_whitespace();
+        let state = words.next().unwrap_or("").to_string();
+        let mut level = String::new();
+        let mut members = Vec::new();
+        for w in words {
+            if w.starts_with("raid") || w == "linear" {
+                level = w.to_string();
+            } else if let Some((m, _)) = w.split_once('[') {
+                members.push(m.to_string());
+            }
+        }
+        let kib = lines
+            .get(i + 1)
+            .and_then(|n| n.split_whitespace().next())
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0);
+        let status = lines
+            .get(i + 1)
+            .and_then(|n| {
+                n.split_whitespace()
+                    .find(|w| w.starts_with('[') && w.contains('/'))
+            })
+            .unwrap_or("")
+            .to_string();
+        out.push(MdstatArray {
+            name: name.trim().to_string(),
+            state,
+            level,
+            members,
+            kib,
+            status,
+        });
+    }
+    out
+}

@@ -7,6 +7,20 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
+/// The instance images of `tests/images/build`, built once (cached in
+/// `target/test-images`, rebuilt when the script changes) under a lock.
+pub fn test_images() -> PathBuf {
+    let root = crate::qemu::repo_root();
+    let out = root.join("target/test-images");
+    let _l = crate::qemu::FileLock::acquire(&root.join("target/test-images.lock"));
+    let st = std::process::Command::new(root.join("tests/images/build"))
+        .arg(&out)
+        .status()
+        .expect("running tests/images/build");
+    assert!(st.success(), "tests/images/build failed");
+    out
+}
+
 pub struct ImageServer {
     pub port: u16,
 }

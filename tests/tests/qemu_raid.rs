@@ -8,7 +8,7 @@
 //! fault-injection test boots a variant of the initramfs ([`Boot::Kernel`]).
 
 use agent_tests::disk_image::{
-    assert_no_metadata, content_digest, md_superblocks, partition_table, write_mbr,
+    assert_no_metadata, content_digest, md_superblocks, parse_mdstat, partition_table, write_mbr,
 };
 use agent_tests::qemu::{self, Boot, Bus, Disk, DiskSet, Vm, VmOptions, TEST_TOKEN};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
@@ -55,55 +55,6 @@ fn vm_options(name: &str, set: &DiskSet, boot: Boot) -> VmOptions {
 // ------------------------------------------------------------------------------------------
 // Reading the guest's state
 // ------------------------------------------------------------------------------------------
-
-/// One array of /proc/mdstat.
-#[derive(Debug, Clone)]
-struct MdstatArray {
-    name: String,
-    state: String,
-    level: String,
-    /// Member partitions without `/dev/` and without the `[n]` role.
-    members: Vec<String>,
-    /// Size in KiB (the "blocks" figure).
-    kib: u64,
-}
-
-fn parse_mdstat(text: &str) -> Vec<MdstatArray> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let Some((name, rest)) = l.split_once(" : ") else {
-            continue;
-        };
-        if !name.starts_with("md") {
-            continue;
-        }
-        let mut words = rest.split_whitespace();
-        let state = words.next().unwrap_or("").to_string();
-        let mut level = String::new();
-        let mut members = Vec::new();
-        for w in words {
-            if w.starts_with("raid") || w == "linear" {
-                level = w.to_string();
-            } else if let Some((m, _)) = w.split_once('[') {
-                members.push(m.to_string());
-            }
-        }
-        let kib = lines
-            .get(i + 1)
-            .and_then(|n| n.split_whitespace().next())
-            .and_then(|b| b.parse().ok())
-            .unwrap_or(0);
-        out.push(MdstatArray {
-            name: name.trim().to_string(),
-            state,
-            level,
-            members,
-            kib,
-        });
-    }
-    out
-}
 
 /// `ARRAY` entries of `mdadm --detail --scan --verbose`: the device and its `key=value`
 /// fields (`level`, `num-devices`, `name`, `devices`, ...).

@@ -18,16 +18,13 @@
 //! 5. The disk put back, the deploy ramdisk boots again: the agent assembles the arrays at
 //!    start-up (as IPA does) and /proc/mdstat shows root, data and esp with every member.
 
-use agent_tests::image_server::ImageServer;
+use agent_tests::disk_image::{contains_utf16, gpt_entries, parse_mdstat};
+use agent_tests::image_server::{test_images, ImageServer};
 use agent_tests::ironic::{IronicOptions, NodeSpec};
-use agent_tests::qemu::{
-    repo_root, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Vm, VmOptions, TEST_TOKEN,
-};
+use agent_tests::qemu::{Boot, Bus, Disk, DiskSet, Firmware, Vm, VmOptions, TEST_TOKEN};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
 use serde_json::json;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const MARKER: &str = "IRONIC-AGENT-TEST-INSTANCE-BOOTED";
@@ -35,57 +32,6 @@ const MARKER: &str = "IRONIC-AGENT-TEST-INSTANCE-BOOTED";
 const ROOT_READ: &str = "ROOT-FILESYSTEM-READ-THROUGH-GRUB";
 /// A 1 GiB RAID-1 root (551 MiB to 1 GiB) and ~512 MiB per member for the RAID-5.
 const DISK_MIB: u64 = 1536;
-const ESP_TYPE: [u8; 16] = [
-    0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11, 0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b,
-];
-
-fn images() -> PathBuf {
-    let out = repo_root().join("target/test-images");
-    let _l = FileLock::acquire(&repo_root().join("target/test-images.lock"));
-    let st = Command::new(repo_root().join("tests/images/build"))
-        .arg(&out)
-        .status()
-        .expect("running tests/images/build");
-    assert!(st.success(), "tests/images/build failed");
-    out
-}
-
-/// (number, first LBA, last LBA, is ESP, name) of every used GPT entry of a disk image.
-fn gpt(disk: &Path) -> Vec<(u32, u64, u64, bool, String)> {
-    let f = std::fs::File::open(disk).unwrap();
-    let mut hdr = [0u8; 8];
-    f.read_exact_at(&mut hdr, 512).unwrap();
-    assert_eq!(&hdr, b"EFI PART", "{}: no GPT", disk.display());
-    let mut entries = vec![0u8; 128 * 128];
-    f.read_exact_at(&mut entries, 1024).unwrap();
-    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
-    entries
-        .chunks(128)
-        .enumerate()
-        .filter(|(_, e)| e[..16].iter().any(|&b| b != 0))
-        .map(|(i, e)| {
-            let name: Vec<u16> = e[56..128]
-                .chunks(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .take_while(|&c| c != 0)
-                .collect();
-            (
-                i as u32 + 1,
-                le64(&e[32..40]),
-                le64(&e[40..48]),
-                e[..16] == ESP_TYPE,
-                String::from_utf16_lossy(&name),
-            )
-        })
-        .collect()
-}
-
-fn contains_utf16(path: &Path, needle: &str) -> bool {
-    let data = std::fs::read(path).unwrap_or_default();
-    let pattern: Vec<u8> = needle.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    data.windows(pattern.len()).any(|w| w == pattern)
-}
-
 /// Boots `disks` under OVMF with the variable store `vars`, no kernel of ours; returns the
 /// instance's serial log once GRUB halted.
 fn boot_instance(disks: Vec<Disk>, vars: &Path, name: &str) -> String {
@@ -126,39 +72,10 @@ fn reads_root_through_md(log: &str) -> bool {
     found && log.contains(ROOT_READ)
 }
 
-/// The arrays of /proc/mdstat: (name, level, "[n/m]" status).
-fn mdstat_arrays(text: &str) -> Vec<(String, String, String)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let Some((name, rest)) = l.split_once(" : ") else {
-            continue;
-        };
-        if !name.starts_with("md") {
-            continue;
-        }
-        let level = rest
-            .split_whitespace()
-            .find(|w| w.starts_with("raid"))
-            .unwrap_or("")
-            .to_string();
-        let status = lines
-            .get(i + 1)
-            .and_then(|n| {
-                n.split_whitespace()
-                    .find(|w| w.starts_with('[') && w.contains('/'))
-            })
-            .unwrap_or("")
-            .to_string();
-        out.push((name.trim().to_string(), level, status));
-    }
-    out
-}
-
 #[test]
 fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
     let t0 = Instant::now();
-    let imgs = images();
+    let imgs = test_images();
     let server = ImageServer::start(imgs.clone());
     std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
     std::env::set_var("no_proxy", "127.0.0.1,localhost");
@@ -269,17 +186,20 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
 
     // 2. On the host: the ESP on every holder, where the planner left room; NVRAM entries.
     for (serial, path) in set.members() {
-        let parts = gpt(path);
+        let parts = gpt_entries(path).unwrap_or_default();
         eprintln!("qemu-raid-deploy: {serial}: {parts:?}");
-        let esp: Vec<_> = parts.iter().filter(|p| p.3).collect();
+        let esp: Vec<_> = parts.iter().filter(|p| p.esp).collect();
         assert_eq!(esp.len(), 1, "{serial}: one ESP: {parts:?}");
         assert_eq!(
-            (esp[0].1, esp[0].2),
+            (esp[0].first_lba, esp[0].last_lba),
             (2048, 551 * 2048 - 1),
             "{serial}: the ESP fills 1 MiB..551 MiB"
         );
-        assert!(esp[0].4.starts_with("uefi-holder-"), "{serial}: {parts:?}");
-        let first_raid = parts.iter().filter(|p| !p.3).map(|p| p.1).min();
+        assert!(
+            esp[0].name.starts_with("uefi-holder-"),
+            "{serial}: {parts:?}"
+        );
+        let first_raid = parts.iter().filter(|p| !p.esp).map(|p| p.first_lba).min();
         assert_eq!(first_raid, Some(551 * 2048), "{serial}: {parts:?}");
     }
     for i in 0..3 {
@@ -324,8 +244,8 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "qemu-raid-deploy: mdadm --detail --scan:\n{}",
         logs.get("mdadm-detail-scan").cloned().unwrap_or_default()
     );
-    let arrays = mdstat_arrays(&mdstat);
-    let levels: Vec<&str> = arrays.iter().map(|a| a.1.as_str()).collect();
+    let arrays = parse_mdstat(&mdstat);
+    let levels: Vec<&str> = arrays.iter().map(|a| a.level.as_str()).collect();
     assert_eq!(arrays.len(), 3, "root, data and esp assembled: {arrays:?}");
     assert_eq!(
         levels.iter().filter(|l| **l == "raid1").count(),
@@ -333,8 +253,12 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "{arrays:?}"
     );
     assert!(levels.contains(&"raid5"), "{arrays:?}");
-    for (name, _, status) in &arrays {
-        assert_eq!(status, "[3/3]", "{name}: every member is back: {mdstat}");
+    for a in &arrays {
+        assert_eq!(
+            a.status, "[3/3]",
+            "{}: every member is back: {mdstat}",
+            a.name
+        );
     }
     vm.power_off();
     eprintln!("qemu-raid-deploy: done in {:.1?}", t0.elapsed());
