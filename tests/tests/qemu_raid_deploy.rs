@@ -253,12 +253,16 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "{arrays:?}"
     );
     assert!(levels.contains(&"raid5"), "{arrays:?}");
+    // Every array has its three members again (a RAID-5 whose initial recovery the power-off
+    // interrupted resumes it: `[3/2]` with the third member recovering, not missing).
     for a in &arrays {
         assert_eq!(
-            a.status, "[3/3]",
+            a.members.len(),
+            3,
             "{}: every member is back: {mdstat}",
             a.name
         );
+        assert!(a.status.starts_with("[3/"), "{}: {mdstat}", a.name);
     }
     vm.power_off();
     eprintln!("qemu-raid-deploy: done in {:.1?}", t0.elapsed());
