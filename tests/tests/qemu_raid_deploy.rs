@@ -14,7 +14,12 @@
 //!    marker, then finds its root file system through GRUB's md RAID driver on the root
 //!    array (`ROOTFS=md/root,gpt2`) and prints the file it reads there.
 //! 4. The same with the first holder disk removed: firmware boots another holder's ESP
-//!    (a plain FAT to it) and GRUB reads the root file system from the degraded mirror.
+//!    (a plain FAT to it; OVMF takes that disk's removable-media path once the disks moved
+//!    on the PCI bus) and GRUB reads the root file system from the degraded mirror.
+//!
+//! Measured: ~5 minutes under TCG (clean 30 s, deploy 27 s, instance boots 12-18 s each).
+//! The ramdisk does not finish `poweroff -f` while the new arrays resync under TCG; the test
+//! stops it after a minute (see the tear-down comment).
 //! 5. The disk put back, the deploy ramdisk boots again: the agent assembles the arrays at
 //!    start-up (as IPA does) and /proc/mdstat shows root, data and esp with every member.
 
