@@ -1,7 +1,9 @@
-//! The generic hardware manager: inventory, Linux software RAID with mdadm, disk erasure.
+//! The generic hardware manager: inventory and inspection data, Linux software RAID with
+//! mdadm, disk erasure, image deployment.
 
 pub mod deploy;
 pub mod erase;
+pub mod inspection;
 pub mod inventory;
 pub mod manager;
 pub mod raid;

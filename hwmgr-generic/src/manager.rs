@@ -196,6 +196,11 @@ impl HardwareManager for GenericHardwareManager {
                 &self.machine.host,
                 self.machine.runner.as_ref(),
             ))),
+            // Not a step: the machine's part of in-band inspection (`agent/src/inspection.rs`).
+            "collect_inspection_data" => Some(Ok(crate::inspection::collect(
+                &self.machine,
+                &crate::inspection::InspectionRequest::from_args(&call.args),
+            ))),
             _ => None,
         }
     }

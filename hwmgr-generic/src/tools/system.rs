@@ -53,6 +53,19 @@ pub mod ipmitool {
             .text(channel.to_string())
             .timeout(Duration::from_secs(15))
     }
+
+    /// `ipmitool lan6 print <channel> <section>`: one part of the BMC's IPv6 settings
+    /// (`enables`, `dynamic_addr`, `static_addr`; no section: all of them).
+    pub fn lan6_print(channel: u8, section: Option<&str>) -> ToolCmd {
+        let cmd = ToolCmd::new(Program::Ipmitool)
+            .texts(["lan6", "print"])
+            .text(channel.to_string());
+        match section {
+            Some(s) => cmd.text(s),
+            None => cmd,
+        }
+        .timeout(Duration::from_secs(15))
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +83,9 @@ mod tests {
         assert_eq!(argv(ip::addresses_json()), "ip -j addr show");
         assert_eq!(argv(ip::addresses()), "ip addr");
         assert_eq!(argv(ipmitool::lan_print(3)), "ipmitool lan print 3");
+        assert_eq!(
+            argv(ipmitool::lan6_print(2, Some("enables"))),
+            "ipmitool lan6 print 2 enables"
+        );
     }
 }

@@ -1,181 +1,50 @@
 //! The hardware inventory (`ironic_python_agent/hardware.py:
-//! HardwareManager.list_hardware_info`), read from sysfs and procfs through [`Host`];
-//! tools only where the kernel has no file for it (`ip` for addresses, `ipmitool` for the
-//! BMC).
+//! HardwareManager.list_hardware_info`), read from sysfs, procfs and the SMBIOS table through
+//! [`Host`]; tools only where the kernel has no file for it (`ip` for addresses, `ipmitool`
+//! for the BMC). One document serves `poll.get_hardware_info`, inspection
+//! (`crate::inspection`) and `ironic-agent inventory`; lookup's MACs come from the same
+//! interface list ([`mac_addresses`]), root device hints match the same disk objects
+//! (`blockdev::BlockDevice::to_ipa_json`).
+//!
+//! Which field comes from where, next to IPA's source: README.md, "Inventory".
 
-use crate::tools;
-use blockdev::{list_block_devices, pci_address_in, resolved_sys_path};
+pub mod bmc;
+pub mod cpu;
+pub mod lldp;
+pub mod memory;
+pub mod net;
+
+use blockdev::list_block_devices;
 use hwmgr::{Host, Runner};
-use serde_json::{json, Value};
+pub use lldp::LldpData;
+pub use net::{interface_names, mac_addresses};
+use serde_json::{json, Map, Value};
 
 /// The inventory document, with exactly these keys of IPA's inventory: `interfaces`,
 /// `cpu`, `disks`, `memory`, `bmc_address`, `bmc_v6address`, `system_vendor`, `boot`,
-/// `hostname`.
+/// `hostname`, and `bmc_mac` when the BMC has one.
 pub fn hardware_inventory(host: &Host, runner: &dyn Runner) -> Value {
-    let (bmc_address, bmc_v6address) = bmc_addresses(host, runner);
-    json!({
-        "interfaces": interfaces(host, runner),
-        "cpu": cpu(host),
+    inventory_with_lldp(host, runner, None)
+}
+
+/// [`hardware_inventory`] with what LLDP collection received, in each interface's `lldp`.
+pub fn inventory_with_lldp(host: &Host, runner: &dyn Runner, lldp: Option<&LldpData>) -> Value {
+    let bmc = bmc::bmc_addresses(host, runner);
+    let mut doc = json!({
+        "interfaces": net::interfaces(host, runner, lldp),
+        "cpu": cpu::cpu(host),
         "disks": disks(host),
-        "memory": memory(host),
-        "bmc_address": bmc_address,
-        "bmc_v6address": bmc_v6address,
+        "memory": memory::memory(host),
+        "bmc_address": bmc.v4,
+        "bmc_v6address": bmc.v6,
         "system_vendor": system_vendor(host),
         "boot": boot(host),
         "hostname": hostname(host),
-    })
-}
-
-/// MAC addresses of the interfaces the inventory lists (physical NICs, not `lo`), without
-/// all-zero ones: what lookup sends.
-pub fn mac_addresses(host: &Host) -> Vec<String> {
-    interface_names(host)
-        .into_iter()
-        .filter_map(|n| host.attr(format!("/sys/class/net/{n}/address")))
-        .map(|m| m.to_ascii_lowercase())
-        .filter(|m| !m.is_empty() && m.split(':').any(|b| b != "00"))
-        .collect()
-}
-
-/// Interfaces IPA lists: everything in `/sys/class/net` except `lo` and virtual devices
-/// (bridges, bonds, veth, ifb, ... under `/sys/devices/virtual`), sorted by name.
-pub fn interface_names(host: &Host) -> Vec<String> {
-    host.list_dir("/sys/class/net")
-        .into_iter()
-        .filter(|n| n != "lo")
-        .filter(|n| {
-            resolved_sys_path(host, &format!("/sys/class/net/{n}"))
-                .is_none_or(|p| !p.starts_with("/sys/devices/virtual/"))
-        })
-        .collect()
-}
-
-fn attr_opt(host: &Host, path: &str) -> Option<String> {
-    host.attr(path).filter(|s| !s.is_empty())
-}
-
-/// IPv4 and IPv6 addresses per interface from `ip -j addr`; empty when `ip` is missing or
-/// fails.
-fn ip_addresses(host: &Host, runner: &dyn Runner) -> Vec<(String, Option<String>, Option<String>)> {
-    let Ok(out) = runner.run(&tools::ip::addresses_json().resolve(host)) else {
-        return Vec::new();
-    };
-    let Ok(Value::Array(links)) = serde_json::from_str::<Value>(&out.stdout) else {
-        return Vec::new();
-    };
-    links
-        .iter()
-        .filter_map(|l| {
-            let name = l["ifname"].as_str()?.to_string();
-            let addrs = l["addr_info"].as_array().cloned().unwrap_or_default();
-            let first = |family: &str| {
-                addrs
-                    .iter()
-                    .find(|a| a["family"] == family && a["local"].is_string())
-                    .and_then(|a| a["local"].as_str())
-                    .map(str::to_string)
-            };
-            let v4 = first("inet");
-            let v6 = first("inet6").map(|a| {
-                if a.to_ascii_lowercase().starts_with("fe80:") {
-                    format!("{a}%{name}")
-                } else {
-                    a
-                }
-            });
-            Some((name, v4, v6))
-        })
-        .collect()
-}
-
-fn interfaces(host: &Host, runner: &dyn Runner) -> Value {
-    let names = interface_names(host);
-    let addrs = if names.is_empty() {
-        Vec::new()
-    } else {
-        ip_addresses(host, runner)
-    };
-    let list: Vec<Value> = names
-        .iter()
-        .map(|n| {
-            let sys = format!("/sys/class/net/{n}");
-            let (v4, v6) = addrs
-                .iter()
-                .find(|(name, _, _)| name == n)
-                .map(|(_, a, b)| (a.clone(), b.clone()))
-                .unwrap_or((None, None));
-            let dev_path = resolved_sys_path(host, &format!("{sys}/device"));
-            let driver = host
-                .link_target(format!("{sys}/device/driver"))
-                .and_then(|t| t.file_name().map(|f| f.to_string_lossy().into_owned()));
-            let speed = host
-                .attr(format!("{sys}/speed"))
-                .and_then(|s| s.parse::<i64>().ok())
-                .filter(|s| *s > 0);
-            let mac = host
-                .attr(format!("{sys}/address"))
-                .map(|m| m.to_ascii_lowercase());
-            json!({
-                "name": n,
-                "mac_address": mac,
-                "ipv4_address": v4,
-                "ipv6_address": v6,
-                "has_carrier": host.attr(format!("{sys}/carrier")).as_deref() == Some("1"),
-                "lldp": Value::Null,
-                "vendor": attr_opt(host, &format!("{sys}/device/vendor")),
-                "product": attr_opt(host, &format!("{sys}/device/device")),
-                "client_id": Value::Null,
-                "biosdevname": Value::Null,
-                "speed_mbps": speed,
-                "pci_address": dev_path.as_deref().and_then(pci_address_in),
-                "driver": driver,
-            })
-        })
-        .collect();
-    Value::Array(list)
-}
-
-fn cpu(host: &Host) -> Value {
-    let text = host.read("/proc/cpuinfo").unwrap_or_default();
-    let mut count = 0u64;
-    let mut model = None;
-    let mut mhz = None;
-    let mut flags: Vec<String> = Vec::new();
-    let mut sockets: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        match k {
-            "processor" => count += 1,
-            "model name" | "cpu model" | "Model Name" if model.is_none() => {
-                model = Some(v.to_string())
-            }
-            "cpu MHz" if mhz.is_none() => mhz = Some(v.to_string()),
-            "flags" | "Features" if flags.is_empty() => {
-                flags = v.split_whitespace().map(str::to_string).collect()
-            }
-            "physical id" if !sockets.iter().any(|s| s == v) => sockets.push(v.to_string()),
-            _ => {}
-        }
+    });
+    if let (Some(mac), Some(o)) = (bmc.mac, doc.as_object_mut()) {
+        o.insert("bmc_mac".into(), Value::String(mac));
     }
-    // lscpu reports "CPU max MHz" when cpufreq knows it; IPA prefers that.
-    let max = host
-        .attr("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-        .and_then(|k| k.parse::<f64>().ok())
-        .map(|khz| format!("{:.4}", khz / 1000.0));
-    let arch = host
-        .attr("/proc/sys/kernel/arch")
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    json!({
-        "model_name": model,
-        "frequency": max.or(mhz),
-        "count": count.max(1),
-        "architecture": arch,
-        "flags": flags,
-        "socket_count": sockets.len().max(1),
-    })
+    doc
 }
 
 fn disks(host: &Host) -> Value {
@@ -188,40 +57,13 @@ fn disks(host: &Host) -> Value {
     )
 }
 
-fn memory(host: &Host) -> Value {
-    let total = host.read("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    });
-    // IPA sums DIMM sizes from lshw. Without lshw, the kernel's memory blocks (online
-    // hot-pluggable sections of the physical address space) give the installed size.
-    let sysmem = "/sys/devices/system/memory";
-    let physical_mb = host
-        .attr(format!("{sysmem}/block_size_bytes"))
-        .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok())
-        .map(|block| {
-            let online = host
-                .list_dir(sysmem)
-                .iter()
-                .filter(|n| n.starts_with("memory"))
-                .filter(|n| {
-                    host.attr(format!("{sysmem}/{n}/online"))
-                        .is_none_or(|o| o == "1")
-                })
-                .count() as u64;
-            online * block / (1 << 20)
-        })
-        .filter(|mb| *mb > 0);
-    json!({"total": total, "physical_mb": physical_mb})
-}
-
 fn dmi(host: &Host, field: &str) -> String {
     host.attr(format!("/sys/class/dmi/id/{field}"))
         .unwrap_or_default()
 }
 
+/// `system_vendor` from the kernel's DMI attributes (IPA asks lshw, which reads the same
+/// SMBIOS strings; its `firmware` comes from lshw's firmware node).
 fn system_vendor(host: &Host) -> Value {
     json!({
         "product_name": dmi(host, "product_name"),
@@ -245,6 +87,16 @@ pub fn bootif(host: &Host) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The MAC in a `BOOTIF` value (`01-aa-bb-..` as PXELINUX writes it, or `aa:bb:..`), lower
+/// case (`ironic_python_agent/inspector.py: _normalize_mac`).
+pub fn bootif_mac(bootif: &str) -> String {
+    let mac = match bootif.split_once('-') {
+        Some((_, rest)) => rest.replace('-', ":"),
+        None => bootif.to_string(),
+    };
+    mac.to_ascii_lowercase()
+}
+
 fn boot(host: &Host) -> Value {
     let mode = if host.exists("/sys/firmware/efi") {
         "uefi"
@@ -260,34 +112,7 @@ fn hostname(host: &Host) -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// `bmc_address`/`bmc_v6address`: null without `ipmitool` or without an IPMI device node;
-/// otherwise the first configured IPv4 address of LAN channels 1-11 (`0.0.0.0` when none is
-/// configured) and `::/0` for IPv6 (its discovery is not implemented).
-fn bmc_addresses(host: &Host, runner: &dyn Runner) -> (Value, Value) {
-    let has_device = ["/dev/ipmi0", "/dev/ipmi/0", "/dev/ipmidev/0"]
-        .iter()
-        .any(|p| host.exists(p));
-    if !has_device || !runner.has_program("ipmitool") {
-        return (Value::Null, Value::Null);
-    }
-    let mut v4 = "0.0.0.0".to_string();
-    for channel in 1..=11 {
-        let Ok(out) = runner.run(&tools::ipmitool::lan_print(channel).resolve(host)) else {
-            continue;
-        };
-        let ip = out.stdout.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == "IP Address").then(|| v.trim().to_string())
-        });
-        if let Some(ip) = ip.filter(|ip| !ip.is_empty() && ip != "0.0.0.0") {
-            v4 = ip;
-            break;
-        }
-    }
-    (Value::String(v4), Value::String("::/0".into()))
-}
-
-/// The keys of an inventory document, for tests elsewhere.
+/// The keys every inventory document has (`bmc_mac` is added when found).
 pub const INVENTORY_KEYS: &[&str] = &[
     "interfaces",
     "cpu",
@@ -300,21 +125,21 @@ pub const INVENTORY_KEYS: &[&str] = &[
     "hostname",
 ];
 
+/// The keys of a JSON object, in order.
+pub fn keys(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .map(Map::keys)
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
     use testkit::fake_machine::{FakeMachine, GIB, MIB};
     use testkit::RecordingRunner;
-
-    fn keys(v: &Value) -> Vec<&str> {
-        v.as_object()
-            .map(Map::keys)
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect()
-    }
 
     /// A list written as words, in order.
     fn words(list: &str) -> Vec<&str> {
@@ -471,25 +296,6 @@ mod tests {
         assert_eq!(inv["hostname"], "localhost");
         assert_eq!(inv["memory"]["total"], 4 * GIB);
         assert_eq!(inv["cpu"]["count"], 2);
-    }
-
-    #[test]
-    fn bmc_address_from_ipmitool_when_a_device_exists() {
-        let d = tempfile::tempdir().unwrap();
-        let m = FakeMachine::new(d.path()).file("/dev/ipmi0", "");
-        let r = RecordingRunner::new();
-        r.on(
-            &["ipmitool", "lan", "print", "1"],
-            "IP Address Source : Static\nIP Address              : 0.0.0.0\n",
-        );
-        r.on(
-            &["ipmitool", "lan", "print", "2"],
-            "IP Address              : 192.0.2.200\n",
-        );
-        let inv = hardware_inventory(&m.host(), &r);
-        assert_eq!(inv["bmc_address"], "192.0.2.200");
-        assert_eq!(inv["bmc_v6address"], "::/0");
-        assert!(!r.lines().iter().any(|l| l.contains("lan print 3")));
     }
 
     #[test]
