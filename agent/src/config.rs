@@ -118,6 +118,51 @@ pub struct Config {
     pub cert_dir: PathBuf,
     /// Image download, TLS and boot loader options of `deploy.write_image`.
     pub deploy: hwmgr_generic::deploy::DeploySettings,
+    /// In-band inspection at start-up (`ipa-inspection-*`, `ipa-collect-lldp`).
+    pub inspection: InspectionConfig,
+}
+
+/// IPA's inspection options (`ironic_python_agent/config.py`), defaults included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionConfig {
+    /// `ipa-inspection-callback-url`.
+    pub callback_url: Option<String>,
+    /// `ipa-inspection-collectors`: `None` when not given (IPA then uses `default,logs`, and
+    /// derives no callback URL from `ipa-api-url`).
+    pub collectors: Option<Vec<String>>,
+    /// `ipa-inspection-dhcp-wait-timeout` (60 s).
+    pub dhcp_wait_timeout: Duration,
+    /// `ipa-inspection-dhcp-all-interfaces`.
+    pub dhcp_all_interfaces: bool,
+    /// `ipa-collect-lldp`.
+    pub collect_lldp: bool,
+    /// `ipa-lldp-timeout` (30 s).
+    pub lldp_timeout: Duration,
+}
+
+/// IPA's `INSPECTION_DEFAULT_COLLECTORS`.
+pub const DEFAULT_COLLECTORS: &[&str] = &["default", "logs"];
+
+impl Default for InspectionConfig {
+    fn default() -> Self {
+        InspectionConfig {
+            callback_url: None,
+            collectors: None,
+            dhcp_wait_timeout: Duration::from_secs(60),
+            dhcp_all_interfaces: false,
+            collect_lldp: false,
+            lldp_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl InspectionConfig {
+    /// The collectors that run: the configured ones, else IPA's default.
+    pub fn collector_names(&self) -> Vec<String> {
+        self.collectors
+            .clone()
+            .unwrap_or_else(|| DEFAULT_COLLECTORS.iter().map(|s| s.to_string()).collect())
+    }
 }
 
 impl Default for Config {
@@ -149,6 +194,7 @@ impl Default for Config {
             bootif: None,
             cert_dir: PathBuf::from("/run/ironic-agent"),
             deploy: Default::default(),
+            inspection: Default::default(),
         }
     }
 }
@@ -157,13 +203,7 @@ impl Default for Config {
 const ACCEPTED_IGNORED: &[&str] = &[
     "disk-wait-attempts",
     "disk-wait-delay",
-    "inspection-callback-url",
-    "inspection-collectors",
-    "inspection-dhcp-wait-timeout",
-    "inspection-dhcp-all-interfaces",
     "inspection-benchmarks",
-    "collect-lldp",
-    "lldp-timeout",
     "enable-vlan-interfaces",
     "ntp-server",
     "guard-special-filesystems",
@@ -262,6 +302,29 @@ impl Config {
                 }
                 "auto-tls-allowed-clock-skew" => {
                     c.auto_tls_allowed_clock_skew = parse_secs(v).map_err(|e| bad(&e))?
+                }
+                "inspection-callback-url" => c.inspection.callback_url = non_empty(v),
+                "inspection-collectors" => {
+                    let names: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    c.inspection.collectors = (!names.is_empty()).then_some(names);
+                }
+                "inspection-dhcp-wait-timeout" => {
+                    c.inspection.dhcp_wait_timeout = parse_secs(v).map_err(|e| bad(&e))?
+                }
+                "inspection-dhcp-all-interfaces" => {
+                    c.inspection.dhcp_all_interfaces = parse_bool(v).map_err(|e| bad(&e))?
+                }
+                "collect-lldp" => c.inspection.collect_lldp = parse_bool(v).map_err(|e| bad(&e))?,
+                "lldp-timeout" => {
+                    c.inspection.lldp_timeout = parse_secs(v)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(600))
+                        .ok_or_else(|| bad("expected a number of seconds, at most 600"))?
                 }
                 "log-file" => c.log_file = non_empty(v).map(PathBuf::from),
                 "cert-dir" => c.cert_dir = PathBuf::from(v),

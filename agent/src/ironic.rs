@@ -77,18 +77,23 @@ pub fn error_text(body: &str) -> String {
     body.trim().chars().take(500).collect()
 }
 
+/// The HTTP client for calls to Ironic (and to an inspection callback URL): every request
+/// bounded by `ipa-http-request-timeout`, certificates verified unless `ipa-insecure`.
+pub fn http_client(config: &Config) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(config.http_request_timeout)
+        .connect_timeout(config.http_request_timeout.min(Duration::from_secs(10)))
+        .use_rustls_tls();
+    if config.insecure {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 impl IronicClient {
     pub fn new(config: &Config) -> Result<Self, String> {
-        let mut b = reqwest::Client::builder()
-            .timeout(config.http_request_timeout)
-            .connect_timeout(config.http_request_timeout.min(Duration::from_secs(10)))
-            .use_rustls_tls();
-        if config.insecure {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        let http = b
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = http_client(config)?;
         Ok(IronicClient {
             urls: Mutex::new(config.api_urls.clone()),
             http,
@@ -258,7 +263,7 @@ impl IronicClient {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut s = e.to_string();
     let mut src = e.source();

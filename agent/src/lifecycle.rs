@@ -39,7 +39,7 @@ pub struct NodeSession {
 /// Waits up to 60 s (5 s steps) for an interface with a MAC, as IPA does. The MACs are read
 /// from `/sys/class/net` with the inventory's own rule (physical NICs, not `lo`, no all-zero
 /// address), without building the whole inventory.
-async fn wait_for_macs(host: &Host) -> Result<Vec<String>, String> {
+pub async fn wait_for_macs(host: &Host) -> Result<Vec<String>, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let h = host.clone();
@@ -65,19 +65,7 @@ async fn wait_for_macs(host: &Host) -> Result<Vec<String>, String> {
 fn process_lookup(agent: &Agent, data: &Value) -> NodeSession {
     let config = &data["config"];
     agent.deploy_settings.apply_lookup_config(config);
-    match config.get("agent_token").and_then(Value::as_str) {
-        Some("******") if agent.token().is_some() => tracing::info!("Ironic says a token already exists; keeping ours"),
-        Some("******") => tracing::error!(
-            "Ironic handed out this node's token before (to an earlier boot or another agent) and we hold none: \
-             commands will be refused until Ironic wipes the token (next power action or operation)"
-        ),
-        Some(t) if t.len() >= 32 => {
-            agent.set_token(Some(t.to_string()));
-            tracing::info!("adopted the agent token from lookup");
-        }
-        Some("") | None => {}
-        Some(_) => tracing::warn!("ignoring an invalid agent token from lookup (shorter than 32 characters)"),
-    }
+    adopt_token(agent, config);
     let ht = config["heartbeat_timeout"]
         .as_f64()
         .unwrap_or(300.0)
@@ -92,11 +80,31 @@ fn process_lookup(agent: &Agent, data: &Value) -> NodeSession {
     }
 }
 
+/// Takes the token from a lookup's (or an inspection reply's) `config.agent_token`, with
+/// IPA's rules: `******` keeps the token held, a real one replaces it.
+pub fn adopt_token(agent: &Agent, config: &Value) {
+    match config.get("agent_token").and_then(Value::as_str) {
+        Some("******") if agent.token().is_some() => tracing::info!("Ironic says a token already exists; keeping ours"),
+        Some("******") => tracing::error!(
+            "Ironic handed out this node's token before (to an earlier boot or another agent) and we hold none: \
+             commands will be refused until Ironic wipes the token (next power action or operation)"
+        ),
+        Some(t) if t.len() >= 32 => {
+            agent.set_token(Some(t.to_string()));
+            tracing::info!("adopted the agent token from lookup");
+        }
+        Some("") | None => {}
+        Some(_) => tracing::warn!("ignoring an invalid agent token from lookup (shorter than 32 characters)"),
+    }
+}
+
 /// Looks the node up until it works or `budget` runs out (`None` = forever), with randomized
 /// exponential back-off capped at `cap`, longer pauses after 409s, one log line per failure.
+/// `node_uuid` is what inspection's reply named (IPA passes it on as `node_uuid`).
 async fn lookup_loop(
     client: &IronicClient,
     macs: &[String],
+    node_uuid: Option<&str>,
     base: Duration,
     cap: Duration,
     budget: Option<Duration>,
@@ -105,7 +113,7 @@ async fn lookup_loop(
     let mut attempt = 0u32;
     let mut conflicts = 0u32;
     loop {
-        match client.lookup(macs, None).await {
+        match client.lookup(macs, node_uuid).await {
             Ok(v) => {
                 tracing::info!(
                     node = v["node"]["uuid"].as_str().unwrap_or("?"),
@@ -234,27 +242,23 @@ async fn advertise(
     })
 }
 
-/// Runs the agent with Ironic: lookup, then the API, then heartbeats forever.
+/// Runs the agent with Ironic: lookup (with the node uuid inspection's reply named, if
+/// any), then the API, then heartbeats forever.
 pub async fn run_with_ironic(
     agent: Arc<Agent>,
     host: Host,
     runner: Arc<dyn Runner>,
     config: Config,
     nofile: Option<u64>,
+    node_uuid: Option<String>,
 ) -> Result<(), String> {
-    if !config.hardware_initialization_delay.is_zero() {
-        tracing::info!(
-            secs = config.hardware_initialization_delay.as_secs_f64(),
-            "waiting before hardware initialization"
-        );
-        tokio::time::sleep(config.hardware_initialization_delay).await;
-    }
     let macs = wait_for_macs(&host).await?;
     let client = Arc::new(IronicClient::new(&config)?);
-    tracing::info!(urls = ?client.urls(), macs = %macs.join(","), "looking up the node in Ironic");
+    tracing::info!(urls = ?client.urls(), macs = %macs.join(","), node = ?node_uuid, "looking up the node in Ironic");
     let data = lookup_loop(
         &client,
         &macs,
+        node_uuid.as_deref(),
         config.lookup_interval,
         Duration::from_secs(60),
         Some(config.lookup_timeout),
@@ -345,7 +349,8 @@ async fn heartbeat_forever(
                     .mul_f64(0.3)
                     .clamp(Duration::from_secs(1), Duration::from_secs(60));
                 let held = agent.token();
-                let data = lookup_loop(client, macs, config.lookup_interval, cap, None).await?;
+                let data =
+                    lookup_loop(client, macs, None, config.lookup_interval, cap, None).await?;
                 session = NodeSession {
                     tls_min_version: session.tls_min_version.clone(),
                     ..process_lookup(agent, &data)

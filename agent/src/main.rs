@@ -10,6 +10,7 @@ mod config;
 mod dispatch;
 mod errors;
 mod heartbeat;
+mod inspection;
 mod ironic;
 mod lifecycle;
 mod logfile;
@@ -283,11 +284,20 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
         deploy_settings,
     );
     tokio::spawn(shutdown::on_signal(agent.clone()));
+    if !config.hardware_initialization_delay.is_zero() {
+        tracing::info!(
+            secs = config.hardware_initialization_delay.as_secs_f64(),
+            "waiting before hardware initialization"
+        );
+        tokio::time::sleep(config.hardware_initialization_delay).await;
+    }
+    // Inspection comes before lookup (as in IPA): the conductor may learn the MACs from it.
+    let node_uuid = inspection::run(&agent, &host, &config).await;
     if config.api_urls.is_empty() {
         tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
         return serve_standalone(agent, &config, nofile).await;
     }
-    lifecycle::run_with_ironic(agent, host, runner, config, nofile).await
+    lifecycle::run_with_ironic(agent, host, runner, config, nofile, node_uuid).await
 }
 
 async fn serve_standalone(

@@ -139,7 +139,7 @@ fn interface(host: &Host, name: &str, addrs: &IfAddresses, lldp: Option<&LldpDat
         .filter(|s| *s > 0);
     let lldp = lldp
         .and_then(|d| d.get(name))
-        .map(|tlvs| super::lldp::tlvs_json(tlvs));
+        .map(super::lldp::tlvs_json);
     json!({
         "name": name,
         "mac_address": (!mac.is_empty()).then_some(mac),
