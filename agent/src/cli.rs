@@ -9,6 +9,9 @@ pub enum Mode {
     Run,
     /// `ironic-agent steps`: the steps this machine would report, and why managers declined.
     Steps,
+    /// `ironic-agent inventory`: the inventory this machine reports (inspection,
+    /// `poll.get_hardware_info`), as JSON.
+    Inventory,
     /// `ironic-agent raid plan --config FILE [--node FILE]`
     RaidPlan {
         config: PathBuf,
@@ -34,6 +37,7 @@ ironic-agent: a bare-metal agent that OpenStack Ironic drives like the Ironic Py
 USAGE:
   ironic-agent [--host-root DIR] [--cmdline FILE] [--config-file FILE] [--<ipa-param> VALUE ...]
   ironic-agent steps [--host-root DIR]       steps this machine reports, and why managers declined
+  ironic-agent inventory [--host-root DIR]   the hardware inventory this machine reports (JSON)
   ironic-agent raid plan --config FILE [--node FILE] [--host-root DIR]
                                              validate a target_raid_config and print the commands
   ironic-agent version | help
@@ -58,6 +62,10 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     match rest.first().map(String::as_str) {
         Some("steps") => {
             inv.mode = Mode::Steps;
+            rest.remove(0);
+        }
+        Some("inventory") => {
+            inv.mode = Mode::Inventory;
             rest.remove(0);
         }
         Some("raid") => {
@@ -177,6 +185,8 @@ mod tests {
                 node: Some("n.json".into())
             }
         );
+        let inv = parse(&args("inventory --host-root /r")).unwrap();
+        assert_eq!((inv.mode, inv.host_root), (Mode::Inventory, "/r".into()));
         assert!(parse(&args("raid plan")).is_err());
         assert!(parse(&args("frobnicate")).is_err());
         assert!(parse(&args("--x y z")).is_err());

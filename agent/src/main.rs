@@ -59,6 +59,10 @@ fn main() -> ExitCode {
             print_steps(&inv);
             ExitCode::SUCCESS
         }
+        Mode::Inventory => {
+            init_logging(false, None, true);
+            print_inventory(&inv)
+        }
         Mode::RaidPlan { config, node } => {
             init_logging(false, None, true);
             raid_plan(&inv, config, node.as_deref())
@@ -205,6 +209,30 @@ fn print_steps(inv: &Invocation) {
                     s["priority"]
                 );
             }
+        }
+    }
+}
+
+/// `ironic-agent inventory`: the document `poll.get_hardware_info` answers and inspection
+/// sends, through the dispatcher like the API's command.
+fn print_inventory(inv: &Invocation) -> ExitCode {
+    let host = Host::new(&inv.host_root);
+    let d = build_dispatcher(
+        &host,
+        Arc::new(SystemRunner::for_host(&host)),
+        Default::default(),
+    );
+    match d.dispatch("list_hardware_info", &StepCall::default(), None) {
+        Ok(doc) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ironic-agent: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `ironic-agent raid plan` refuses what create would refuse (bad volume names, a skip
 //! list that would leave an array without redundancy) and builds what mdadm builds
 //! (RAID-5 and RAID-1+0 on two disks); `ironic-agent steps` names the programs a machine
-//! lacks and the steps they disable.
+//! lacks and the steps they disable; `ironic-agent inventory` prints the machine under
+//! `--host-root`, the same document inspection sends.
 
 use agent_tests::agent::{agent_binary, bare_machine, write_script};
 use serde_json::{json, Value};
@@ -167,4 +168,36 @@ fn steps_names_the_programs_a_machine_lacks_and_the_steps_they_disable() {
         "{generic}"
     );
     assert!(!generic.contains("mdadm ("), "{generic}");
+}
+
+#[test]
+fn inventory_prints_the_machine_under_host_root() {
+    let m = tempfile::tempdir().unwrap();
+    let _ = FakeMachine::new(m.path())
+        .virtio("vda", 20 * GIB)
+        .serial("QLAB-D0")
+        .nic("eth0", "52:54:00:12:34:56")
+        .cpus(4, "Test CPU")
+        .memory(8 * GIB)
+        .dmi("QEMU", "Standard PC", "S1")
+        .cmdline("BOOTIF=01-52-54-00-12-34-56");
+    let out = std::process::Command::new(agent_binary())
+        .args(["inventory", "--host-root"])
+        .arg(m.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(inv["disks"][0]["name"], "/dev/vda");
+    assert_eq!(inv["disks"][0]["serial"], "QLAB-D0");
+    assert_eq!(inv["interfaces"][0]["mac_address"], "52:54:00:12:34:56");
+    assert_eq!(inv["cpu"]["count"], 4);
+    assert_eq!(inv["memory"]["physical_mb"], 8192);
+    assert_eq!(inv["system_vendor"]["manufacturer"], "QEMU");
+    assert_eq!(inv["boot"]["pxe_interface"], "01-52-54-00-12-34-56");
 }

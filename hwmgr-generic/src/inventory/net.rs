@@ -137,9 +137,7 @@ fn interface(host: &Host, name: &str, addrs: &IfAddresses, lldp: Option<&LldpDat
         .attr(format!("{sys}/speed"))
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|s| *s > 0);
-    let lldp = lldp
-        .and_then(|d| d.get(name))
-        .map(super::lldp::tlvs_json);
+    let lldp = lldp.and_then(|d| d.get(name)).map(super::lldp::tlvs_json);
     json!({
         "name": name,
         "mac_address": (!mac.is_empty()).then_some(mac),
