@@ -210,8 +210,11 @@ pub struct VmOptions {
     /// Guest RAM (`-m`), MiB.
     pub memory_mib: u32,
     pub disks: Vec<Disk>,
-    /// MAC address of the (only) NIC, virtio-net.
+    /// MAC address of the NIC on QEMU's user network (virtio-net).
     pub mac: String,
+    /// MACs of more virtio-net NICs with no network behind them: the guest sees them (and
+    /// reports them), gets no lease on them and routes nothing through them.
+    pub extra_nics: Vec<String>,
     /// `ipa-agent-token`: the agent serves its API without Ironic, and [`Vm::command`] uses
     /// this token.
     pub agent_token: Option<String>,
@@ -243,6 +246,7 @@ impl Default for VmOptions {
             memory_mib: 256,
             disks: Vec::new(),
             mac: DEFAULT_MAC.to_string(),
+            extra_nics: Vec::new(),
             agent_token: None,
             ironic_port: None,
             append: Vec::new(),

@@ -38,6 +38,11 @@ pub struct ScenarioOptions {
     /// From QEMU's start to the first accepted heartbeat (~7 s under TCG when idle; a busy
     /// host, or a ramdisk build before the boot, takes longer).
     pub agent_up: Duration,
+    /// In-band inspection first: once the node is `manageable`, `inspect` is requested
+    /// (the node's inspect interface must be `agent` and Ironic must allow unmanaged boot,
+    /// `[inspector]require_managed_boot = false`) and awaited in `inspect wait`; the VM then
+    /// boots with `ipa-inspection-callback-url` pointing at this Ironic.
+    pub inspect: bool,
 }
 
 impl Default for ScenarioOptions {
@@ -50,6 +55,7 @@ impl Default for ScenarioOptions {
             node: NodeSpec::new("qemu-node").fields(json!({"power_interface": "fake"})),
             vm: VmOptions::default(),
             agent_up: Duration::from_secs(240),
+            inspect: false,
         }
     }
 }
@@ -84,10 +90,18 @@ impl Scenario {
             node.uuid,
             t0.elapsed()
         );
-        let vm = Vm::boot(VmOptions {
+        let mut vm_opts = VmOptions {
             ironic_port: Some(ironic.port()),
             ..opts.vm.clone()
-        });
+        };
+        if opts.inspect {
+            start_inspection(&ironic, &node.uuid);
+            vm_opts.append.push(format!(
+                "ipa-inspection-callback-url=http://10.0.2.2:{}/v1/continue_inspection",
+                ironic.port()
+            ));
+        }
+        let vm = Vm::boot(vm_opts);
         let hb = vm
             .wait_for_serial("heartbeat accepted", opts.agent_up)
             .unwrap_or_else(|e| panic!("{e}\n--- Ironic ---\n{}", ironic.log_tail(40)));
@@ -149,6 +163,14 @@ impl Scenario {
             timeout,
         )
     }
+}
+
+/// Requests in-band inspection and waits until the node waits for the agent's data.
+fn start_inspection(ironic: &Ironic, uuid: &str) {
+    ironic.provision(uuid, "inspect", Value::Null);
+    ironic
+        .wait_for_provision_state(uuid, "inspect wait", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", ironic.log_tail(40)));
 }
 
 /// Waits until the conductor recorded the agent (asynchronously, after it answered the

@@ -109,6 +109,9 @@ pub(super) fn qemu_args(opts: &VmOptions, r: &Resolved) -> Vec<String> {
     );
     let nic = format!("virtio-net-pci,netdev=net0,mac={},romfile=", opts.mac);
     push(&["-netdev", &netdev, "-device", &nic]);
+    for mac in &opts.extra_nics {
+        push(&["-device", &format!("virtio-net-pci,mac={mac},romfile=")]);
+    }
     args.extend(disk_args(opts, r.images));
     args
 }
