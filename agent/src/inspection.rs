@@ -13,9 +13,9 @@
 //! the conductor's answer, and the agent carries on with lookup (or serves the API).
 //!
 //! Collectors: `default` (the inventory and what goes with it), `logs` (the log bundle of
-//! `log.collect_system_logs`) and `lldp` (`lldp_raw`; also turned on by `ipa-collect-lldp`).
-//! Differences from IPA, on purpose: an unknown collector (`extra-hardware`,
-//! `pci-devices`, `numa-topology`, `dmi-decode`, or a typo) is reported in `error` and the
+//! `log.collect_system_logs`), `lldp` (`lldp_raw`; also turned on by `ipa-collect-lldp`)
+//! and `pci-devices` (`pci_devices`). Differences from IPA, on purpose: an unknown
+//! collector (`extra-hardware`, `numa-topology`, `dmi-decode`, or a typo) is reported in `error` and the
 //! others still run, where IPA fails to load them all and posts only the error (the
 //! conductor then has nothing to show); the callback URL `mdns` is not supported (no mDNS
 //! in this agent) and skips inspection with a log line.
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Collectors this agent has.
-const KNOWN_COLLECTORS: &[&str] = &["default", "logs", "lldp"];
+const KNOWN_COLLECTORS: &[&str] = &["default", "logs", "lldp", "pci-devices"];
 
 /// When to retry the POST and how long to wait (`call_inspector`'s tenacity settings).
 #[derive(Debug, Clone)]
@@ -103,12 +103,13 @@ pub async fn gather(agent: &Arc<Agent>, config: &Config) -> Value {
         .collect();
     let wants = |n: &str| names.iter().any(|c| c == n);
     let mut body = json!({});
-    if wants("default") || wants("lldp") {
+    if wants("default") || wants("lldp") || wants("pci-devices") {
         let req = InspectionRequest {
             dhcp_wait: config.inspection.dhcp_wait_timeout,
             dhcp_all_interfaces: config.inspection.dhcp_all_interfaces,
             lldp: (config.inspection.collect_lldp || wants("lldp"))
                 .then_some(config.inspection.lldp_timeout),
+            pci_devices: wants("pci-devices"),
         };
         let call = StepCall {
             args: req.to_args(),
@@ -433,7 +434,10 @@ mod tests {
         let agent = agent_on(&m);
         let c = config(&[
             ("inspection-callback-url", "http://x/v1/continue_inspection"),
-            ("inspection-collectors", "default,logs,pci-devices"),
+            (
+                "inspection-collectors",
+                "default,logs,pci-devices,extra-hardware",
+            ),
             ("inspection-dhcp-wait-timeout", "0"),
         ]);
         let body = gather(&agent, &c).await;
@@ -443,6 +447,7 @@ mod tests {
                 "inventory",
                 "root_disk",
                 "boot_interface",
+                "pci_devices",
                 "configuration",
                 "logs",
                 "error"
@@ -452,7 +457,7 @@ mod tests {
         assert_eq!(body["boot_interface"], "01-52-54-00-12-34-56");
         assert_eq!(
             body["configuration"]["collectors"],
-            json!(["default", "logs", "pci-devices"])
+            json!(["default", "logs", "pci-devices", "extra-hardware"])
         );
         assert_eq!(
             body["configuration"]["managers"][0]["name"],
@@ -465,7 +470,7 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.contains("collector pci-devices is not available"),
+            error.contains("collector extra-hardware is not available"),
             "{error}"
         );
         assert!(

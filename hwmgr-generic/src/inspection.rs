@@ -1,7 +1,7 @@
 //! The machine's part of in-band inspection (`ironic_python_agent/inspector.py:
 //! collect_default`, `wait_for_dhcp`, `collect_lldp`): wait for the PXE NIC's address,
 //! then the inventory, the root disk the deploy would pick without hints, the raw `BOOTIF`
-//! and, when asked, what LLDP received. The agent adds its own parts (`configuration`,
+//! and, when asked, what LLDP received and the PCI devices (`collect_pci_devices_info`). The agent adds its own parts (`configuration`,
 //! `logs`, `error`) and posts the whole (`agent/src/inspection.rs`); this side never sees
 //! HTTP.
 //!
@@ -27,6 +27,8 @@ pub struct InspectionRequest {
     pub dhcp_all_interfaces: bool,
     /// `ipa-collect-lldp` or the `lldp` collector: listen this long (`ipa-lldp-timeout`).
     pub lldp: Option<Duration>,
+    /// The `pci-devices` collector.
+    pub pci_devices: bool,
 }
 
 impl Default for InspectionRequest {
@@ -35,6 +37,7 @@ impl Default for InspectionRequest {
             dhcp_wait: Duration::from_secs(60),
             dhcp_all_interfaces: false,
             lldp: None,
+            pci_devices: false,
         }
     }
 }
@@ -46,6 +49,7 @@ impl InspectionRequest {
             "dhcp_wait_s": self.dhcp_wait.as_secs_f64(),
             "dhcp_all_interfaces": self.dhcp_all_interfaces,
             "lldp_timeout_s": self.lldp.map(|d| d.as_secs_f64()),
+            "pci_devices": self.pci_devices,
         });
         v.as_object().cloned().unwrap_or_default()
     }
@@ -65,6 +69,10 @@ impl InspectionRequest {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             lldp: secs("lldp_timeout_s"),
+            pci_devices: args
+                .get("pci_devices")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }
     }
 }
@@ -96,6 +104,9 @@ pub fn collect(m: &Machine, req: &InspectionRequest) -> Value {
     data["boot_interface"] = json!(bootif);
     if let Some(l) = &lldp {
         data["lldp_raw"] = lldp::lldp_raw_json(l);
+    }
+    if req.pci_devices {
+        data["pci_devices"] = pci_devices(host);
     }
     data["errors"] = json!(errors);
     data
@@ -151,6 +162,42 @@ fn without_ipv4(m: &Machine, pxe_mac: Option<&str>, all: bool) -> Vec<String> {
         })
         .filter(|n| !addrs.iter().any(|(name, a)| name == n && a.ipv4.is_some()))
         .collect()
+}
+
+/// The hexadecimal part of a sysfs id (`0x8086` → `8086`), as IPA keeps it.
+fn pci_id(host: &hwmgr::Host, path: &str) -> Option<String> {
+    host.attr(path)?
+        .split_once('x')
+        .map(|(_, id)| id.to_string())
+}
+
+/// `pci_devices`: every device of `/sys/bus/pci/devices` with its vendor, product and class
+/// ids, revision and NUMA node (`ironic_python_agent/inspector.py:
+/// collect_pci_devices_info`); a device whose ids cannot be read is left out.
+fn pci_devices(host: &hwmgr::Host) -> Value {
+    let base = "/sys/bus/pci/devices";
+    let mut list = Vec::new();
+    for bus in host.list_dir(base) {
+        let dir = format!("{base}/{bus}");
+        let ids = (
+            pci_id(host, &format!("{dir}/vendor")),
+            pci_id(host, &format!("{dir}/device")),
+            pci_id(host, &format!("{dir}/class")),
+        );
+        let (Some(vendor), Some(product), Some(class)) = ids else {
+            tracing::warn!("inspection: PCI device {bus}: no vendor, device or class id");
+            continue;
+        };
+        list.push(json!({
+            "vendor_id": vendor,
+            "product_id": product,
+            "class": class,
+            "revision": pci_id(host, &format!("{dir}/revision")),
+            "bus": bus,
+            "numa_node_id": host.attr(format!("{dir}/numa_node")),
+        }));
+    }
+    Value::Array(list)
 }
 
 #[cfg(test)]
@@ -226,7 +273,7 @@ mod tests {
         let all = InspectionRequest {
             dhcp_wait: Duration::from_secs(3),
             dhcp_all_interfaces: true,
-            lldp: None,
+            ..Default::default()
         };
         assert!(!wait_for_dhcp(&m, None, &all));
         // No BOOTIF: no wait at all; an unknown PXE MAC: nothing to wait for.
@@ -250,12 +297,59 @@ mod tests {
         assert_eq!(data["inventory"]["interfaces"], json!([]));
     }
 
+    /// Two functions as QEMU's q35 shows them (host bridge, virtio-net) and one without
+    /// ids.
+    #[test]
+    fn pci_devices_as_ipa_lists_them() {
+        let d = tempfile::tempdir().unwrap();
+        let dev = "/sys/devices/pci0000:00";
+        let m = FakeMachine::new(d.path())
+            .file(&format!("{dev}/0000:00:00.0/vendor"), "0x8086\n")
+            .file(&format!("{dev}/0000:00:00.0/device"), "0x29c0\n")
+            .file(&format!("{dev}/0000:00:00.0/class"), "0x060000\n")
+            .file(&format!("{dev}/0000:00:00.0/revision"), "0x00\n")
+            .file(&format!("{dev}/0000:00:00.0/numa_node"), "-1\n")
+            .file(&format!("{dev}/0000:00:02.0/vendor"), "0x1af4\n")
+            .file(&format!("{dev}/0000:00:02.0/device"), "0x1000\n")
+            .file(&format!("{dev}/0000:00:02.0/class"), "0x020000\n")
+            .file(&format!("{dev}/0000:00:1f.0/vendor"), "garbage\n")
+            .symlink(
+                "/sys/bus/pci/devices/0000:00:00.0",
+                &format!("{dev}/0000:00:00.0"),
+            )
+            .symlink(
+                "/sys/bus/pci/devices/0000:00:02.0",
+                &format!("{dev}/0000:00:02.0"),
+            )
+            .symlink(
+                "/sys/bus/pci/devices/0000:00:1f.0",
+                &format!("{dev}/0000:00:1f.0"),
+            );
+        assert_eq!(
+            pci_devices(&m.host()),
+            json!([
+                {"vendor_id": "8086", "product_id": "29c0", "class": "060000", "revision": "00",
+                 "bus": "0000:00:00.0", "numa_node_id": "-1"},
+                {"vendor_id": "1af4", "product_id": "1000", "class": "020000", "revision": null,
+                 "bus": "0000:00:02.0", "numa_node_id": null}
+            ])
+        );
+        let r = Arc::new(RecordingRunner::new());
+        let req = InspectionRequest {
+            pci_devices: true,
+            ..quick(0)
+        };
+        let data = collect(&Machine::new(m.host(), r), &req);
+        assert_eq!(data["pci_devices"].as_array().map(Vec::len), Some(2));
+    }
+
     #[test]
     fn request_round_trips_through_call_args() {
         let req = InspectionRequest {
             dhcp_wait: Duration::from_secs(5),
             dhcp_all_interfaces: true,
             lldp: Some(Duration::from_secs(30)),
+            pci_devices: true,
         };
         assert_eq!(InspectionRequest::from_args(&req.to_args()), req);
         assert_eq!(
