@@ -7,7 +7,10 @@
 //! The wait is bounded by `ipa-lldp-timeout` (IPA's default 30 s) for all interfaces
 //! together; an interface that received nothing by then is left out, as in IPA.
 //!
-//! Difference from IPA, on purpose: instead of switching each interface to promiscuous mode
+//! Differences from IPA, on purpose: LLDP is received for inspection only
+//! (`crate::inspection`); `poll.get_hardware_info` answers at once with `lldp: null`, where
+//! IPA with `ipa-collect-lldp` waits up to the timeout inside that synchronous API call.
+//! And instead of switching each interface to promiscuous mode
 //! (a global flag IPA has to restore, and leaves set if it dies meanwhile), each socket joins
 //! the LLDP multicast group `01:80:c2:00:00:0e` (`PACKET_ADD_MEMBERSHIP`), which the kernel
 //! undoes when the socket closes.
