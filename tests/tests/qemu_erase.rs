@@ -30,6 +30,12 @@
 //! 3. The images refilled on the host, `manage` + `provide` again: the injected `nvme
 //!    format` failure fails cleaning with an error naming the namespace, the command and
 //!    its stderr, and the other disks are erased all the same.
+//! 4. A manual clean with `erase_devices_express`: the NVMe namespace is formatted, the
+//!    other disks lose only their metadata.
+//! 5. A manual clean with `erase_devices`, and the ACPI power button pressed (QEMU's
+//!    `system_powerdown`, as a BMC's soft power off) while `/dev/vda` (throttled) is being
+//!    overwritten: the agent stops, reports the finished and the stopped devices, and the
+//!    ramdisk powers off only then.
 
 use agent_tests::disk_image::{md_superblocks, partition_table, write_mbr};
 use agent_tests::ironic::{Ironic, IronicOptions, NodeSpec};
@@ -318,4 +324,99 @@ fn automated_cleaning_erases_every_disk_but_the_skipped_ones() {
     }
     assert_erased(&paths, &[0, 1, 3], "with the NVMe format failing");
     assert_untouched_middle(&paths, &[NVME], "the NVMe whose format failed");
+
+    express_erase(&s, &paths, &writable);
+    soft_power_off_mid_erase(&s, &paths, &writable);
+}
+
+/// 4. `deploy.erase_devices_express` as a manual clean step: the NVMe namespace is formatted
+///    (erased whole), every other disk only loses its metadata.
+fn express_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize]) {
+    for &i in writable {
+        fill_with_pattern(&paths[i]);
+    }
+    write_mbr(&paths[0]);
+    s.provision_to(
+        "manage",
+        json!(null),
+        "manageable",
+        Duration::from_secs(120),
+    );
+    s.clean(
+        json!([{"interface": "deploy", "step": "erase_devices_express"}]),
+        CLEAN,
+    );
+    assert_erased(paths, &[NVME], "after the express erase (nvme format)");
+    assert_untouched_middle(paths, &[0, 1, 3], "after the express erase");
+    assert_eq!(
+        partition_table(&paths[0]),
+        None,
+        "the express erase left vda's MBR"
+    );
+}
+
+/// 5. A soft power off (the BMC presses the ACPI power button) in the middle of an
+///    erasure: the ramdisk stops the agent with SIGTERM, the writers stop between two
+///    writes, the agent logs which devices were finished and which were stopped part-way,
+///    and only then is the power cut. `/dev/vda` is throttled to 1 MiB/s so that it is
+///    still being overwritten when the button is pressed.
+fn soft_power_off_mid_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize]) {
+    for &i in writable {
+        fill_with_pattern(&paths[i]);
+    }
+    s.vm.monitor("block_set_io_throttle d0 0 0 1048576 0 0 0")
+        .unwrap();
+    let offset = s.vm.serial_log().len() as u64;
+    s.ironic.provision(
+        s.uuid(),
+        "clean",
+        json!({"clean_steps": [{"interface": "deploy", "step": "erase_devices"}]}),
+    );
+    for done in ["erased /dev/vdb", "erased /dev/sda", "erased /dev/nvme0n1"] {
+        s.vm.wait_for_serial_after(done, offset, CLEAN)
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.diagnostics(40)));
+    }
+    s.vm.monitor("system_powerdown").unwrap();
+    let status = s.vm.wait_exit(Duration::from_secs(90));
+    assert!(
+        status.is_some(),
+        "the VM did not power off within 90 s of the power button\n{}",
+        s.vm.serial_tail(40)
+    );
+    let log = s.vm.serial_log()[offset as usize..].to_string();
+    let order = [
+        "power button pressed: stopping ironic-agent",
+        "Erasure stopped: the agent received SIGTERM",
+        "ironic-agent stopped",
+        "powering off",
+    ];
+    let mut at = 0;
+    for want in order {
+        let found = log[at..].find(want).unwrap_or_else(|| {
+            panic!("{want:?} missing (or out of order) in the log\n{}", s.vm.serial_tail(60))
+        });
+        at += found;
+    }
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("Erasure stopped"))
+        .unwrap_or_default();
+    eprintln!("qemu-erase: {stopped}");
+    for want in ["Finished: ", "/dev/vdb", "/dev/sda", "/dev/nvme0n1"] {
+        assert!(stopped.contains(want), "{want:?} not in: {stopped}");
+    }
+    assert!(
+        stopped.contains("stopped part-way (NOT erased): /dev/vda"),
+        "vda not reported as stopped part-way: {stopped}"
+    );
+    assert!(
+        !log.contains("restarting"),
+        "the supervisor restarted the agent while powering off"
+    );
+    assert_erased(paths, &[1, 3, NVME], "before the power button");
+    let left = pattern_blocks(&paths[0], SIZE - MIB, SIZE);
+    assert!(
+        !left.is_empty(),
+        "vda's end was overwritten: the writer did not stop at the power button"
+    );
 }

@@ -14,6 +14,8 @@ pub(super) struct Resolved<'a> {
     /// The image file of every disk, in order.
     pub images: &'a [PathBuf],
     pub serial_log: &'a Path,
+    /// The unix socket of QEMU's human monitor (HMP), for [`super::Vm::monitor`].
+    pub monitor: &'a Path,
     pub agent_port: u16,
     pub kvm: bool,
 }
@@ -81,7 +83,9 @@ pub(super) fn qemu_args(opts: &VmOptions, r: &Resolved) -> Vec<String> {
     }
     let mem = opts.memory_mib.to_string();
     push(&["-smp", "1", "-m", &mem, "-nodefaults", "-no-user-config"]);
-    push(&["-display", "none", "-no-reboot", "-monitor", "none"]);
+    push(&["-display", "none", "-no-reboot"]);
+    let monitor = format!("unix:{},server=on,wait=off", r.monitor.display());
+    push(&["-monitor", &monitor]);
     push(&["-serial", &format!("file:{}", r.serial_log.display())]);
     if let Some((code, vars)) = &r.ovmf {
         let code = format!(
@@ -169,6 +173,7 @@ mod tests {
             ovmf: None,
             images,
             serial_log: Path::new("/vm/serial.log"),
+            monitor: Path::new("/vm/monitor.sock"),
             agent_port: 4321,
             kvm: false,
         }

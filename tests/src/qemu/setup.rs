@@ -315,6 +315,7 @@ pub fn ramdisk() -> Ramdisk {
             "ramdisk/build",
             "ramdisk/init",
             "ramdisk/udhcpc.script",
+            "ramdisk/power-button",
         ]
         .map(|s| root.join(s));
         if stale(&out.join("ironic-agent.initramfs"), &sources) {

@@ -23,6 +23,7 @@ pub struct Vm {
     exited: Arc<AtomicBool>,
     dir: ScratchDir,
     serial: PathBuf,
+    monitor: PathBuf,
     qemu_out: PathBuf,
     agent_port: u16,
     images: Vec<PathBuf>,
@@ -80,6 +81,7 @@ impl Vm {
     ) -> Result<Vm, StartError> {
         let dir = ScratchDir::new("ironic-agent-vm-", "IRONIC_AGENT_QEMU_KEEP", "VM files");
         let serial = dir.path().join("serial.log");
+        let monitor = dir.path().join("monitor.sock");
         let qemu_out = dir.path().join("qemu.out");
         let agent_port = opts.agent_port.unwrap_or_else(free_port);
         let images = create_images(opts, dir.path())?;
@@ -92,6 +94,7 @@ impl Vm {
                 ovmf,
                 images: &images,
                 serial_log: &serial,
+                monitor: &monitor,
                 agent_port,
                 kvm,
             },
@@ -127,6 +130,7 @@ impl Vm {
             exited,
             dir,
             serial,
+            monitor,
             qemu_out,
             agent_port,
             images,
@@ -272,6 +276,21 @@ impl Vm {
         })
     }
 
+    /// Runs one command of QEMU's human monitor (e.g. `system_powerdown`: the ACPI power
+    /// button, as a BMC's soft power off presses it) and returns what the monitor answered.
+    pub fn monitor(&self, command: &str) -> Result<String, String> {
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let err = |e: std::io::Error| format!("{}: monitor {command:?}: {e}", self.opts.name);
+        let mut sock = UnixStream::connect(&self.monitor).map_err(err)?;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(err)?;
+        read_to_prompt(&mut sock).map_err(err)?;
+        sock.write_all(format!("{command}\n").as_bytes())
+            .map_err(err)?;
+        read_to_prompt(&mut sock).map_err(err)
+    }
+
     /// Kills QEMU now (also done on drop).
     pub fn kill(&self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
@@ -290,6 +309,20 @@ impl Drop for Vm {
         }
         self.kill();
     }
+}
+
+/// Reads the monitor's output up to its next `(qemu) ` prompt.
+fn read_to_prompt(sock: &mut impl Read) -> std::io::Result<String> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.ends_with(b"(qemu) ") {
+        let n = sock.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Reads the serial log incrementally (the guest runs on the same cores: read only what is
