@@ -336,12 +336,11 @@ fn express_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize]) {
         fill_with_pattern(&paths[i]);
     }
     write_mbr(&paths[0]);
-    s.provision_to(
-        "manage",
-        json!(null),
-        "manageable",
-        Duration::from_secs(120),
-    );
+    // From `clean failed`: `manage` keeps the failure's last_error until the next clean.
+    s.ironic.provision(s.uuid(), "manage", json!(null));
+    s.ironic
+        .wait_for_provision_state(s.uuid(), "manageable", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.diagnostics(40)));
     s.clean(
         json!([{"interface": "deploy", "step": "erase_devices_express"}]),
         CLEAN,
