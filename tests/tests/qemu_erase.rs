@@ -42,6 +42,7 @@ use agent_tests::ironic::{Ironic, IronicOptions, NodeSpec};
 use agent_tests::qemu::{self, Boot, Bus, Disk, VmOptions};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
 use agent_tests::support::{poll, repo_root, ScratchDir};
+use reqwest::Method;
 use serde_json::json;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -336,6 +337,13 @@ fn express_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize]) {
         fill_with_pattern(&paths[i]);
     }
     write_mbr(&paths[0]);
+    // A failed clean put the node into maintenance; the operator takes it out first.
+    let (status, body) = s.ironic.request(
+        Method::DELETE,
+        &format!("/v1/nodes/{}/maintenance", s.uuid()),
+        None,
+    );
+    assert_eq!(status, 202, "unset maintenance: {body}");
     // From `clean failed`: `manage` keeps the failure's last_error until the next clean.
     s.ironic.provision(s.uuid(), "manage", json!(null));
     s.ironic
