@@ -400,7 +400,10 @@ fn soft_power_off_mid_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize])
     let mut at = 0;
     for want in order {
         let found = log[at..].find(want).unwrap_or_else(|| {
-            panic!("{want:?} missing (or out of order) in the log\n{}", s.vm.serial_tail(60))
+            panic!(
+                "{want:?} missing (or out of order) in the log\n{}",
+                s.vm.serial_tail(60)
+            )
         });
         at += found;
     }
