@@ -419,8 +419,15 @@ fn soft_power_off_mid_erase(s: &Scenario, paths: &[PathBuf], writable: &[usize])
         stopped.contains("stopped part-way (NOT erased): /dev/vda"),
         "vda not reported as stopped part-way: {stopped}"
     );
+    // The supervisor logs "...; not restarting: the machine is powering off" when it
+    // sees the button's marker, "...; restarting" otherwise.
     assert!(
-        !log.contains("restarting"),
+        log.contains("not restarting: the machine is powering off"),
+        "the supervisor did not see the power button's marker\n{}",
+        s.vm.serial_tail(40)
+    );
+    assert!(
+        !log.contains("; restarting"),
         "the supervisor restarted the agent while powering off"
     );
     assert_erased(paths, &[1, 3, NVME], "before the power button");
