@@ -175,6 +175,21 @@ struct Prepared {
     params: Map<String, Value>,
 }
 
+/// The conductor sends the node's current `clean_step` / `deploy_step`, which is `{}` outside
+/// that operation. Ironic 39's agent RAID interface does exactly that when an operator asks
+/// for `raid.delete_configuration` or `raid.create_configuration` while servicing (they are
+/// clean steps there, though IPA and we list them as service steps): say so and what works.
+fn empty_step(name: &str) -> IpaError {
+    bad_params(
+        name,
+        "the conductor sent an empty step ({}): it sends the node's current clean or deploy \
+         step, which is empty outside that operation. Ironic's agent RAID interface does this \
+         for raid.delete_configuration and raid.create_configuration in servicing: run them \
+         in (manual) cleaning, or service with raid.apply_configuration (delete_existing \
+         true) instead",
+    )
+}
+
 fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, IpaError> {
     let (short_name, command) = resolve(name)?;
     match command {
@@ -192,6 +207,7 @@ fn prepare(name: &str, params: Map<String, Value>) -> Result<Prepared, IpaError>
                 Some(Value::Object(s)) if s.get("step").is_some() => {
                     return Err(bad_params(name, "`step.step` must be a string"))
                 }
+                Some(Value::Object(s)) if s.is_empty() => return Err(empty_step(name)),
                 Some(Value::Object(_)) => {
                     return Err(bad_params(name, "malformed step: no \"step\" key"))
                 }
@@ -499,5 +515,29 @@ mod tests {
             crate::errors::Class::Manager(ErrorKind::InvalidCommandParamsError)
         );
         assert!(command_names().contains(&"log.collect_system_logs".to_string()));
+    }
+
+    /// What Ironic 39 sends for `raid.delete_configuration` in servicing (seen with the real
+    /// conductor): the error says why and what works instead.
+    #[test]
+    fn an_empty_step_names_the_conductors_raid_service_limit() {
+        let p = |v: Value| v.as_object().unwrap().clone();
+        let e = prepare(
+            "clean.execute_clean_step",
+            p(json!({"step": {}, "node": {}, "ports": [], "clean_version": null})),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.class,
+            crate::errors::Class::Manager(ErrorKind::InvalidCommandParamsError)
+        );
+        for want in [
+            "empty step",
+            "raid.delete_configuration",
+            "raid.apply_configuration",
+        ] {
+            assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+        }
     }
 }

@@ -438,3 +438,81 @@ fn a_multi_step_clean_moves_at_the_conductors_pace() {
         assert!(!log.contains("Clean step failed"), "a step failed\n{log}");
     }
 }
+
+/// Deploy moves at the conductor's pace too: a `custom-agent` deploy running the agent's
+/// `erase_devices_metadata` deploy step reaches `active` with no failed command, no 409
+/// storm and a bounded number of heartbeats — with and without fast track. Then servicing
+/// with `raid.delete_configuration`, which IPA and we list as a service step but Ironic 39's
+/// agent RAID interface sends as the (empty) current clean step: the node fails servicing
+/// with our error saying why and what to use instead. (Servicing that works,
+/// `raid.apply_configuration`, is driven in QEMU by `qemu_raid.rs`.)
+#[test]
+fn deploy_moves_at_the_conductors_pace_and_raid_service_limits_are_explained() {
+    for fast_track in [true, false] {
+        let e = E2e::start(
+            IronicOptions {
+                fast_track,
+                automated_clean: false,
+                ..Default::default()
+            },
+            &format!("e2e-deploy-{fast_track}"),
+            &[],
+        );
+        // `custom-agent` runs just the requested steps through the agent (no image);
+        // `noop` management because `fake` refuses the boot device `disk`.
+        e.ironic.patch_node(
+            &e.uuid,
+            json!([
+                {"op": "replace", "path": "/deploy_interface", "value": "custom-agent"},
+                {"op": "replace", "path": "/management_interface", "value": "noop"}
+            ]),
+        );
+        e.drive("provide", json!(null), "available");
+        let before = e.agent.log_text();
+        let t0 = Instant::now();
+        let (node, _) = e.drive(
+            "active",
+            json!({"deploy_steps": [{"interface": "deploy", "step": "erase_devices_metadata",
+                                     "args": {}, "priority": 90}]}),
+            "active",
+        );
+        let took = t0.elapsed();
+        assert!(node["last_error"].is_null(), "{}", node["last_error"]);
+        let log = e.agent.log_text()[before.len()..].to_string();
+        let beats = log.matches("heartbeat accepted").count();
+        let conflicts = log.matches("the node is locked").count();
+        eprintln!(
+            "pace (fast track {fast_track}): deploy in {took:.1?}, {beats} heartbeats, \
+             {conflicts} 409s"
+        );
+        assert!(
+            log.contains("execute_deploy_step"),
+            "the conductor never ran a deploy step through the agent\n{log}"
+        );
+        // One agent step plus the conductor's own: a forced heartbeat and at most four
+        // follow-ups per step, and a few regular ones.
+        assert!(beats <= 2 * 5 + 3, "{beats} heartbeats\n{log}");
+        assert!(conflicts <= 2 * 5, "409 storm: {conflicts}\n{log}");
+        assert!(!log.contains("command failed"), "a command failed\n{log}");
+
+        e.ironic.provision(
+            &e.uuid,
+            "service",
+            json!({"service_steps": [{"interface": "raid", "step": "delete_configuration"}]}),
+        );
+        let t0 = Instant::now();
+        let node = loop {
+            let n = e.ironic.get_node(&e.uuid);
+            if n["provision_state"] == "service failed" || t0.elapsed() > Duration::from_secs(240) {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert_eq!(node["provision_state"], "service failed", "{node}");
+        let error = node["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("empty step") && error.contains("raid.apply_configuration"),
+            "servicing failed without our explanation: {error}"
+        );
+    }
+}
