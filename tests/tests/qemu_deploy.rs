@@ -18,6 +18,13 @@
 //!    2 GiB-virtual qcow2 (336 MiB of file, more than the guest's RAM) → `active`; it lands
 //!    on the disk the root device hint names, and only there; then that disk boots under
 //!    OVMF.
+//! 3. `partition_image_deploy_through_ironic_boots_the_instance`: the ramdisk under OVMF, a
+//!    partition image (`image_type: partition`, `root_gb` 1: an ext4 root file system whose
+//!    loader sits at `/boot/efi/EFI`) with a config drive, Ironic 39's defaults (no
+//!    `[agent]enable_bios_bootloader_install`: the agent copies the EFI assets without running
+//!    anything from the image) → `active`; on the host: IPA's layout (ESP, config drive, root
+//!    last), the root uuid the conductor recorded is the image's ext4 UUID, the image's
+//!    `/etc/fstab` names the ESP, the NVRAM entry exists; then the disk boots under OVMF.
 
 use agent_tests::disk_image::{content_digest, partition_table};
 use agent_tests::image_server::ImageServer;
@@ -405,4 +412,121 @@ fn qcow2_deploy_through_ironic_lands_on_the_hinted_disk_and_boots() {
         vec![Disk::file(Bus::Virtio, set.path(1)).read_only()],
     );
     boot_instance(&boot_set, None, "qemu-deploy-instance-qcow2");
+}
+
+// ------------------------------------------------------------------------------------------
+// 3. A partition image under OVMF
+// ------------------------------------------------------------------------------------------
+
+/// A file system's UUID as `blkid` reads it from a host file.
+fn fs_uuid(path: &Path) -> String {
+    let out = Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", "UUID"])
+        .arg(path)
+        .output()
+        .expect("running blkid");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A file of the ext4 file system in `disk` at `first_lba` (`size` bytes), read with debugfs.
+fn ext4_file(disk: &Path, first_lba: u64, size: u64, file: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = dir.path().join("root.ext4");
+    let data = read_at(disk, first_lba * 512, size as usize);
+    std::fs::write(&fs, data).unwrap();
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("cat {file}"))
+        .arg(&fs)
+        .output()
+        .expect("running debugfs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn partition_image_deploy_through_ironic_boots_the_instance() {
+    let imgs = images();
+    let server = ImageServer::start(imgs.clone());
+    // 1 MiB + 550 MiB ESP + 1 GiB root (root_gb 1) + the config drive, and the hint.
+    let set = DiskSet::new(
+        "deploy-part",
+        vec![Disk::new(Bus::Virtio, 1600).serial("QLAB-D0")],
+    );
+    let vars = set.dir().join("OVMF_VARS.fd");
+    let s = deploy_scenario(
+        &server,
+        NodeSpec::new("qemu-deploy-part").fields(json!({
+            "properties": {"capabilities": "boot_mode:uefi", "root_device": {"serial": "QLAB-D0"}},
+        })),
+        VmOptions {
+            firmware: Firmware::Ovmf {
+                vars: Some(vars.clone()),
+            },
+            disks: set.disks().to_vec(),
+            name: "qemu-deploy-part".into(),
+            ..VmOptions::default()
+        },
+    );
+    set_image(
+        &s,
+        &server.url("part.img"),
+        &sha256_of(&imgs, "part.img"),
+        "raw",
+    );
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_type", "value": "partition"},
+            {"op": "add", "path": "/instance_info/root_gb", "value": 1},
+        ]),
+    );
+    let node = s.provision_to(
+        "active",
+        json!({"configdrive": config_drive()}),
+        "active",
+        Duration::from_secs(600),
+    );
+    let image_uuid = fs_uuid(&imgs.join("part.img"));
+    assert!(!image_uuid.is_empty(), "part.img has an ext4 UUID");
+    assert_eq!(
+        node["driver_internal_info"]["root_uuid_or_disk_id"], image_uuid,
+        "get_partition_uuids' root uuid of a partition image is its file system UUID: {node}"
+    );
+    let log = s.vm.serial_log();
+    for part in [
+        "Partitioning /dev/vda for a partition image",
+        "verified (sha256) and written to /dev/vda3",
+        "of the image's /boot/efi/EFI onto the ESP /dev/vda1",
+        "Adding loader \\EFI\\BOOT\\BOOTX64.EFI on partition 1 of device /dev/vda",
+    ] {
+        assert!(log.contains(part), "{part:?}: {}", s.diagnostics(80));
+    }
+    ramdisk_powered_off(s);
+
+    // IPA's layout: ESP (550 MiB from 1 MiB), the config drive, the root partition last.
+    let disk = set.path(0);
+    let parts = gpt_partitions(disk).unwrap_or_default();
+    assert_eq!(parts.len(), 3, "ESP, config drive, root: {parts:?}");
+    assert_eq!(parts[0], (2048, 2048 + 550 * 2048 - 1), "the ESP");
+    assert_eq!(
+        read_at(disk, parts[1].0 * 512 + 0x8001, 5),
+        b"CD001",
+        "the config drive"
+    );
+    let (root_first, root_last) = parts[2];
+    assert_eq!(
+        (root_last + 1 - root_first) * 512,
+        1024 * MIB,
+        "root_mb = 1024 × root_gb"
+    );
+    let fstab = ext4_file(disk, root_first, 16 * MIB, "/etc/fstab");
+    assert!(
+        fstab.contains("/boot/efi\tvfat\tumask=0077"),
+        "the ESP in the image's fstab: {fstab:?}"
+    );
+    assert!(
+        contains_utf16(&vars, "ironic1"),
+        "install_bootloader's NVRAM entry ironic1 is in the variable store"
+    );
+    boot_instance(&set, Some(vars), "qemu-deploy-instance-part");
 }

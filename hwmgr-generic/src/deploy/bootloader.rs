@@ -1,4 +1,4 @@
-//! `image.install_bootloader` for whole-disk images (`ironic_python_agent/extensions/image.py:
+//! `image.install_bootloader` (`ironic_python_agent/extensions/image.py:
 //! ImageExtension.install_bootloader`, `_efi_boot_setup`; `efi_utils.py: manage_uefi`,
 //! `_get_efi_bootloaders`, `_run_efibootmgr`).
 //!
@@ -7,16 +7,28 @@
 //! `efi_system_part_uuid`), mount it read-only, look for the loaders IPA knows
 //! (`\EFI\BOOT\BOOTX64.EFI`, a shim `BOOTX64.CSV`, ...), delete NVRAM entries with the same
 //! label and create `ironic<N>` (or the CSV's label) with `efibootmgr`. No loader found is not
-//! an error (IPA: "Empty EFI partition detected"). Under BIOS, or without a loader: a root
-//! uuid of `0x00000000` (a whole-disk GPT image) is done; anything else would need GRUB to be
-//! installed, which this agent does not do (IPA refuses it too unless
-//! `[agent]enable_bios_bootloader_install`).
+//! an error (IPA: "Empty EFI partition detected"). A partition image's ESP is empty until
+//! its EFI assets are copied from the image's root ([`super::efi_assets`]), then registered
+//! the same way. Under BIOS, or without a loader: a root uuid of `0x00000000` (a whole-disk
+//! GPT image) is done; anything else would need GRUB to be installed.
+//!
+//! **GRUB is never installed, and `[agent]enable_bios_bootloader_install` changes only the
+//! message.** IPA installs it by running the image's own `grub-install` and `grub-mkconfig`
+//! in a chroot; Ironic 39 turned that off by default (`enable_bios_bootloader_install`, sent
+//! in the lookup's `config`) as a CVE mitigation, because it runs the tenant image's programs
+//! as root inside the deploy ramdisk, which holds the agent token and reaches every disk and
+//! the conductor's API. We go further and never do it, even when the conductor allows it: a
+//! partition image boots through UEFI with its own loader (copied as files, nothing
+//! executed), and `write_image` refuses a partition image for a BIOS node before writing, so
+//! a BIOS deploy fails early instead of leaving an unbootable disk. The refusal names the
+//! option when it is off (IPA's message), and says the agent never runs the image's programs
+//! when it is on.
 //!
 //! Failures are returned unless `ignore_bootloader_failure` (the parameter, else
 //! `ipa-ignore-bootloader-failure`) says otherwise. Differs from IPA: the ESP is mounted
-//! read-only (we only read it). A software RAID root gets a mirrored ESP on every holder
-//! ([`super::raid_esp`]); under BIOS it is refused (the boot code would have to go onto
-//! every holder, which this agent does not do).
+//! read-only while we look for loaders. A software RAID root gets a mirrored ESP on every
+//! holder ([`super::raid_esp`]); under BIOS it is refused (the boot code would have to go
+//! onto every holder, which this agent does not do).
 
 use super::partitions::read_table;
 use crate::tools::{efibootmgr, mount, umount, DevPath};
@@ -205,8 +217,21 @@ pub(super) fn exec_error(disk: &str, e: impl std::fmt::Display) -> AgentError {
     )
 }
 
-/// `install_bootloader` on `disk` (the install device).
-pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Result<Value> {
+/// Whether `root_uuid` names a root partition (a partition image); whole-disk images send
+/// null or the MBR signature of a GPT image.
+fn partition_root(p: &Params) -> Option<&str> {
+    p.root_uuid.as_deref().filter(|r| *r != "0x00000000")
+}
+
+/// `install_bootloader` on `disk` (the install device). `bios_grub_allowed` is the lookup's
+/// `enable_bios_bootloader_install`.
+pub fn install(
+    m: &Machine,
+    disk: &str,
+    p: &Params,
+    ignore_default: bool,
+    bios_grub_allowed: bool,
+) -> Result<Value> {
     let ignore = p.ignore_bootloader_failure.unwrap_or(ignore_default);
     let uefi = m.host.exists("/sys/firmware/efi");
     let current = if uefi { "uefi" } else { "bios" };
@@ -214,11 +239,26 @@ pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Res
         tracing::warn!("Boot mode mismatch: target boot mode is {t}, current boot mode is {current}. Installing boot loader may fail or work incorrectly.");
     }
     if uefi {
-        let setup = if m.run(&efibootmgr::version()).is_err() {
+        let has_efibootmgr = m.run(&efibootmgr::version()).is_ok();
+        let esp_uuid = p.efi_system_part_uuid.as_deref();
+        let md = super::raid_root::is_md(disk);
+        let setup = if !has_efibootmgr {
             tracing::warn!("efibootmgr is not available in the ramdisk");
             Ok(false)
+        } else if let (true, Some(root)) = (md, partition_root(p)) {
+            // A partition image in the RAID root: fill its ESP inside the array from the
+            // image first; the mirrored ESP on the holders is a copy of it.
+            super::efi_assets::copy(m, disk, root, esp_uuid)
+                .and_then(|_| manage_uefi(m, disk, esp_uuid))
         } else {
-            manage_uefi(m, disk, p.efi_system_part_uuid.as_deref())
+            manage_uefi(m, disk, esp_uuid)
+        };
+        // A partition image's fresh ESP is empty: the loader comes from the image.
+        let setup = match (setup, partition_root(p)) {
+            (Ok(false), Some(root)) if has_efibootmgr && !md => {
+                super::efi_assets::install(m, disk, root, esp_uuid)
+            }
+            (other, _) => other,
         };
         match setup {
             Ok(true) => return Ok(Value::Null),
@@ -240,21 +280,15 @@ pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Res
         }
         return Err(AgentError::new(ErrorKind::CommandExecutionError, msg));
     }
-    match p.root_uuid.as_deref() {
-        None | Some("0x00000000") => {
+    match partition_root(p) {
+        None => {
             tracing::info!(
                 "Not installing GRUB since root UUID is not provided. Assuming a whole disk image"
             );
             Ok(Value::Null)
         }
         Some(root) => {
-            let msg = format!(
-                "Install of legacy BIOS bootloaders disabled by CONF.enable_bios_bootloader_install \
-                 as part of CVE-2026-43003 mitigation. (This agent never installs GRUB: root uuid \
-                 {root} on {disk} needs a boot loader the image does not register itself; boot \
-                 the deploy ramdisk in UEFI mode with a UEFI image, or use a BIOS image whose MBR \
-                 boots on its own.)"
-            );
+            let msg = grub_refusal(disk, root, uefi, bios_grub_allowed);
             if ignore {
                 tracing::error!("{msg} (ignored)");
                 Ok(Value::Null)
@@ -265,8 +299,33 @@ pub fn install(m: &Machine, disk: &str, p: &Params, ignore_default: bool) -> Res
     }
 }
 
+/// Why GRUB is not installed for root `root` on `disk`: IPA's message when the conductor
+/// did not allow it, else ours (this agent never runs the image's programs).
+pub fn grub_refusal(disk: &str, root: &str, uefi: bool, bios_grub_allowed: bool) -> String {
+    let what = if uefi {
+        "the image has no loader under /boot/efi/EFI (\\EFI\\BOOT\\BOOTX64.EFI) to copy onto the ESP"
+    } else {
+        "the deploy ramdisk booted in BIOS mode, where only GRUB installed from the image \
+         (grub-install in a chroot) could boot it"
+    };
+    let head = if bios_grub_allowed {
+        "This agent does not install GRUB from the image: it never runs the image's programs \
+         inside the deploy ramdisk."
+            .to_string()
+    } else {
+        "Install of legacy BIOS bootloaders disabled by CONF.enable_bios_bootloader_install as \
+         part of CVE-2026-43003 mitigation."
+            .to_string()
+    };
+    format!(
+        "{head} Root uuid {root} on {disk} needs a boot loader: {what}. Deploy partition images \
+         in UEFI mode with the loader at /boot/efi/EFI/BOOT/BOOTX64.EFI in the image, or use a \
+         whole-disk image."
+    )
+}
+
 /// The ESP of `disk` as `(partition number, /dev/<partition>)`.
-fn find_esp(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<(u32, String)> {
+pub(super) fn find_esp(m: &Machine, disk: &str, esp_uuid: Option<&str>) -> Result<(u32, String)> {
     let path = m.host.device(disk)?;
     let table = std::fs::File::open(&path)
         .map_err(|e| e.to_string())

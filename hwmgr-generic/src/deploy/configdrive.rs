@@ -42,7 +42,7 @@ impl Payload {
     }
 
     /// The decompressed size, learnt without keeping the data.
-    fn size(&self, node: &str) -> Result<u64> {
+    pub fn size(&self, node: &str) -> Result<u64> {
         std::io::copy(&mut self.reader(), &mut std::io::sink()).map_err(|e| {
             err(format!(
                 "Encountered error while decompressing and writing config drive for node \
@@ -107,7 +107,19 @@ pub fn write(m: &Machine, disk: &str, payload: &Payload, node: &str) -> Result<(
         }
         None => create_partition(m, disk, node)?,
     };
-    let path = m.host.device(&part)?;
+    write_partition(m, disk, &part, payload, node)
+}
+
+/// Decompresses the config drive onto the partition `part` of `disk` (a partition image's
+/// config drive partition, sized by the plan, or the whole-disk image's).
+pub fn write_partition(
+    m: &Machine,
+    disk: &str,
+    part: &str,
+    payload: &Payload,
+    node: &str,
+) -> Result<()> {
+    let path = m.host.device(part)?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -119,7 +131,7 @@ pub fn write(m: &Machine, disk: &str, payload: &Payload, node: &str) -> Result<(
     let written = std::io::copy(&mut payload.reader(), &mut f)
         .and_then(|n| f.sync_all().map(|_| n))
         .map_err(|e| err(format!("Failed to create config drive on disk {disk} for node {node}. Error: writing {part}: {e}")))?;
-    check_signature(&path, &part);
+    check_signature(&path, part);
     tracing::info!(
         "Configdrive for node {node} ({written} bytes) successfully copied onto partition {part}"
     );
@@ -141,7 +153,7 @@ fn check_signature(path: &std::path::Path, part: &str) {
 }
 
 /// The partitions of `disk` (as `/dev/<name>`) with their numbers, from sysfs.
-fn partitions_of(m: &Machine, disk: &str) -> Vec<(u32, String)> {
+pub(super) fn partitions_of(m: &Machine, disk: &str) -> Vec<(u32, String)> {
     let kname = disk.trim_start_matches("/dev/");
     let mut out: Vec<(u32, String)> = m
         .host

@@ -1,15 +1,23 @@
-//! Instance deployment for whole-disk images: the `deploy.write_image` step,
-//! `standby.get_partition_uuids` and `image.install_bootloader`, as an unmodified Ironic's
-//! `direct` deploy interface drives them (`ironic/drivers/modules/agent.py:
-//! AgentDeploy.write_image`, `prepare_instance_boot`; IPA
+//! Instance deployment: the `deploy.write_image` step, `standby.get_partition_uuids` and
+//! `image.install_bootloader`, as an unmodified Ironic's `direct` deploy interface drives them
+//! (`ironic/drivers/modules/agent.py: AgentDeploy.write_image`, `prepare_instance_boot`; IPA
 //! `ironic_python_agent/extensions/standby.py: StandbyExtension.prepare_image`).
 //!
-//! `write_image`: validate `image_info` ([`image_info`]) → choose the checksum
-//! ([`checksum`]) → choose the disk ([`target`]) → stream the image from http(s)
+//! `write_image` of a whole-disk image: validate `image_info` ([`image_info`]) → choose the
+//! checksum ([`checksum`]) → choose the disk ([`target`]) → stream the image from http(s)
 //! ([`http`], [`stream`]) through the qcow2 decoder when needed ([`qcow2`]) onto the disk
 //! ([`writer`]), hashing every byte → verify → flush → move the backup GPT to the end
 //! (`sgdisk -e`), re-read the partition table, require at least one partition → the config
 //! drive ([`configdrive`]) → remember `"root uuid"` (the MBR signature, `0x%08x`).
+//!
+//! `write_image` of a partition image (`image_type: partition`): the same validation, then
+//! the layout is planned ([`partition_layout`]: ESP, ephemeral, swap, config drive, root
+//! last) and checked against the disk and the ramdisk's tools before anything is written;
+//! then the partitions are made, the image is streamed into the root partition exactly as a
+//! whole-disk image onto a disk, the file systems and the config drive follow
+//! ([`partition_image`]); `get_partition_uuids` returns IPA's `partitions`, `root uuid` and
+//! `efi system partition uuid`. `install_bootloader` copies the image's `/boot/efi/EFI` onto
+//! the ESP and registers its loader ([`efi_assets`]).
 //!
 //! Where we deliberately differ from IPA, and why:
 //! * **Nothing is staged.** IPA downloads every non-raw image to `/tmp` (RAM in a ramdisk)
@@ -31,14 +39,26 @@
 //! * **The image bypasses the page cache** (`O_DIRECT` where the device takes it), written by
 //!   a thread while the next block is received and hashed ([`pipeline`]); IPA writes
 //!   through the page cache, which in a ramdisk competes with the ramdisk's own memory.
-//! * **Partition images are refused** (`image_type: partition`): they need GRUB installed
-//!   into the image, which this agent does not do; use whole-disk images.
+//! * **Partition images boot through UEFI only, and nothing from the image ever runs in
+//!   the ramdisk.** IPA installs GRUB by running the image's `grub-install`/`grub-mkconfig`
+//!   in a chroot, and since Ironic 39 refuses that whole path (the EFI-asset copy included)
+//!   unless the conductor's `[agent]enable_bios_bootloader_install` is set: running the
+//!   tenant's programs as root in the deploy ramdisk is the CVE it mitigates. We copy the
+//!   image's EFI assets (files only) whatever that option says, so UEFI partition images
+//!   deploy with Ironic's defaults; a partition image for a node in BIOS mode is refused by
+//!   `write_image` before the disk is touched (IPA fails at `install_bootloader`, after
+//!   overwriting the disk), whatever the option says ([`bootloader`]). In a software RAID
+//!   root the image's layout goes inside the array and its ESP is mirrored onto the holders
+//!   as for a whole-disk image ([`raid_esp`]).
 
 pub mod bootloader;
 pub mod checksum;
 pub mod configdrive;
+pub mod efi_assets;
 pub mod http;
 pub mod image_info;
+pub mod partition_image;
+pub mod partition_layout;
 pub mod partitions;
 pub mod pipeline;
 pub mod qcow2;
@@ -86,6 +106,9 @@ pub struct DeploySettings {
     pub disable_deep_image_inspection: bool,
     /// `ipa-ignore-bootloader-failure`.
     pub ignore_bootloader_failure: bool,
+    /// Lookup `enable_bios_bootloader_install` (Ironic 39's `[agent]` option, default
+    /// false): whether the image's own GRUB may be run in a chroot ([`bootloader`]).
+    pub enable_bios_bootloader_install: bool,
 }
 
 impl Default for DeploySettings {
@@ -101,6 +124,7 @@ impl Default for DeploySettings {
             permitted_formats: ["raw", "gpt", "qcow2"].map(String::from).to_vec(),
             disable_deep_image_inspection: false,
             ignore_bootloader_failure: false,
+            enable_bios_bootloader_install: false,
         }
     }
 }
@@ -136,6 +160,12 @@ impl SharedSettings {
         {
             s.disable_deep_image_inspection = b;
         }
+        if let Some(b) = config
+            .get("enable_bios_bootloader_install")
+            .and_then(Value::as_bool)
+        {
+            s.enable_bios_bootloader_install = b;
+        }
         let formats: Option<Vec<String>> = match config.get("permitted_image_formats") {
             Some(Value::Array(a)) => Some(
                 a.iter()
@@ -165,6 +195,31 @@ struct DeployState {
     device: Option<String>,
     partition_uuids: Option<Map<String, Value>>,
     node: Value,
+}
+
+/// What `write_image` learnt before a partition image is written.
+struct PartitionJob<'a> {
+    node: &'a Value,
+    node_uuid: &'a str,
+    info: &'a image_info::ImageInfo,
+    params: &'a partition_layout::PartitionParams,
+    client: &'a http::HttpClient,
+    expected: &'a checksum::Expected,
+    settings: &'a DeploySettings,
+    configdrive: Option<&'a configdrive::Payload>,
+}
+
+/// The size of `disk` in bytes.
+fn disk_size(m: &Machine, disk: &str) -> Result<u64> {
+    let path = m.host.device(disk)?;
+    std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0)))
+        .map_err(|e| {
+            AgentError::new(
+                ErrorKind::DeploymentError,
+                format!("cannot find the size of {disk}: {e}"),
+            )
+        })
 }
 
 /// The deploy side of the generic manager.
@@ -209,16 +264,10 @@ impl Deployer {
             .get("image_info")
             .ok_or_else(|| invalid("write_image needs the argument image_info"))?;
         let info = image_info::parse(info_value, settings.md5_enabled)?;
-        if info.is_partition_image() {
-            return Err(AgentError::new(
-                ErrorKind::InvalidImage,
-                format!(
-                    "Image {} is a partition image (image_type: partition); this agent deploys \
-                     whole-disk images only. Use a whole-disk image (GPT with an ESP for UEFI).",
-                    info.id
-                ),
-            ));
-        }
+        let partition_params = info
+            .is_partition_image()
+            .then(|| partition_layout::PartitionParams::parse(info_value))
+            .transpose()?;
         let configdrive = match call.args.get("configdrive") {
             None | Some(Value::Null) => info.configdrive.clone(),
             Some(Value::String(s)) => Some(s.clone()),
@@ -257,6 +306,20 @@ impl Deployer {
             "Picked root device {disk} for node {node_uuid} (root device hints: {})",
             target::root_device_hints(&call.node).map_or("none".to_string(), |h| h.to_string())
         );
+        if let Some(params) = &partition_params {
+            self.state().node = call.node.clone();
+            let job = PartitionJob {
+                node: &call.node,
+                node_uuid: &node_uuid,
+                info: &info,
+                params,
+                client: &client,
+                expected: &expected,
+                settings: &settings,
+                configdrive: cd_payload.as_ref(),
+            };
+            return self.write_partition_image(&job, &disk);
+        }
         let already = {
             let mut st = self.state();
             st.node = call.node.clone();
@@ -293,6 +356,151 @@ impl Deployer {
                 info.id, disk
             )
         }))
+    }
+
+    /// `write_image` of a partition image onto `disk` ([`partition_layout`],
+    /// [`partition_image`]): everything is validated and planned before the first write;
+    /// after it, any failure wipes the new partition table.
+    fn write_partition_image(&self, job: &PartitionJob, disk: &str) -> Result<Value> {
+        let m = &self.machine;
+        let ramdisk_uefi = m.host.exists("/sys/firmware/efi");
+        let boot_mode = crate::raid::plan::node_boot_mode(job.node, ramdisk_uefi);
+        if boot_mode == crate::raid::plan::BootMode::Bios {
+            // Only GRUB installed from the image could boot it, which this agent never does
+            // (bootloader module docs): refuse before the disk is touched, not at
+            // install_bootloader after it was overwritten.
+            return Err(AgentError::new(
+                ErrorKind::InvalidImage,
+                format!(
+                    "Image {} is a partition image and the node boots in BIOS mode. {} Nothing \
+                     was written to {disk}.",
+                    job.info.id,
+                    bootloader::grub_refusal(
+                        disk,
+                        "(not written yet)",
+                        false,
+                        job.settings.enable_bios_bootloader_install
+                    )
+                ),
+            ));
+        }
+        let label = crate::raid::plan::node_partition_table(job.node, boot_mode);
+        let disk_bytes = disk_size(m, disk)?;
+        let configdrive_bytes = match job.configdrive {
+            Some(p) => p.size(job.node_uuid)?,
+            None => 0,
+        };
+        let layout = partition_layout::plan(&partition_layout::Request {
+            disk,
+            disk_bytes,
+            boot_mode,
+            label,
+            params: job.params,
+            configdrive_bytes,
+            raid_root: raid_root::is_md(disk),
+        })?;
+        let missing: Vec<&str> = partition_image::required_programs(&layout, job.params)
+            .into_iter()
+            .filter(|p| !m.runner.has_program(p))
+            .collect();
+        if !missing.is_empty() {
+            return Err(AgentError::new(
+                ErrorKind::DeploymentError,
+                format!(
+                    "Cannot deploy the partition image {}: the deploy ramdisk lacks {}. Nothing \
+                     was written to {disk}; rebuild the ramdisk with them.",
+                    job.info.id,
+                    missing.join(", ")
+                ),
+            ));
+        }
+        {
+            let mut st = self.state();
+            st.cached_image_id = None;
+            st.partition_uuids = None;
+        }
+        let result = self.build_partitions(job, disk, &layout);
+        let uuids = match result {
+            Ok(u) => u,
+            Err(mut e) => {
+                e.details += &match partition_image::wipe(m, disk) {
+                    Ok(()) => format!(
+                        " The partition table of {disk} was wiped, so no half-built layout is left."
+                    ),
+                    Err(w) => format!(
+                        " WIPING THE PARTITION TABLE OF {disk} FAILED ({w}): erase the disk \
+                         before using the node."
+                    ),
+                };
+                return Err(e);
+            }
+        };
+        let root_uuid = uuids
+            .get("root uuid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let esp = uuids
+            .get("efi system partition uuid")
+            .and_then(Value::as_str)
+            .map(|u| format!(" efi_system_partition_uuid={u}"))
+            .unwrap_or_default();
+        let mut st = self.state();
+        st.cached_image_id = Some(job.info.id.clone());
+        st.device = Some(disk.to_string());
+        st.partition_uuids = Some(uuids);
+        Ok(json!({
+            "result": format!(
+                "prepare_image: image ({}) written to device {disk} root_uuid={root_uuid}{esp}",
+                job.info.id
+            )
+        }))
+    }
+
+    /// The writes of a partition image: partitions, the image into the root partition, file
+    /// systems, config drive; then IPA's result.
+    fn build_partitions(
+        &self,
+        job: &PartitionJob,
+        disk: &str,
+        layout: &partition_layout::Layout,
+    ) -> Result<Map<String, Value>> {
+        let m = &self.machine;
+        let made =
+            partition_image::make_partitions(m, disk, layout, job.params.preserve_ephemeral)?;
+        let root = made
+            .get(partition_layout::Role::Root)
+            .unwrap_or_default()
+            .to_string();
+        tracing::info!(
+            "Writing the partition image {} into the root partition {root} ({} MiB)",
+            job.info.id,
+            layout.root().size_mib()
+        );
+        let path = m.host.device(&root)?;
+        let mut w = writer::DiskWriter::open(&root, &path)
+            .map_err(|e| AgentError::new(ErrorKind::ImageWriteError, e))?;
+        // No partition table re-read here: `root` is a partition, and the disk's table is the
+        // one parted just wrote.
+        stream::write_image(job.client, job.info, job.expected, job.settings, &mut w).map_err(
+            |mut e| {
+                e.details += &format!(
+                    " ({root} is the root partition of the partition image: root_mb {} MiB, \
+                     from instance_info root_gb.)",
+                    job.params.root_mb
+                );
+                e
+            },
+        )?;
+        drop(w);
+        partition_image::format(m, &made, job.params)?;
+        if let (Some(p), Some(part)) = (
+            job.configdrive,
+            made.get(partition_layout::Role::ConfigDrive),
+        ) {
+            configdrive::write_partition(m, disk, part, p, job.node_uuid)?;
+        }
+        partition_image::result(m, &made)
     }
 
     /// The device the image goes to: the software RAID root volume when the node's
@@ -415,8 +623,14 @@ impl Deployer {
             Some(d) => d,
             None => self.install_device(&node)?,
         };
-        let ignore = self.settings.get().ignore_bootloader_failure;
-        bootloader::install(&self.machine, &disk, &params, ignore)
+        let settings = self.settings.get();
+        bootloader::install(
+            &self.machine,
+            &disk,
+            &params,
+            settings.ignore_bootloader_failure,
+            settings.enable_bios_bootloader_install,
+        )
     }
 }
 

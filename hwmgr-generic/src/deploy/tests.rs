@@ -541,13 +541,17 @@ fn a_qcow2_image_is_decoded_onto_the_disk() {
     );
 }
 
+mod partition_image_tests;
+
 #[test]
 fn partition_images_and_bad_params_are_refused_before_the_disk_is_touched() {
     let b = bed(&[("vda", 5 * GIB, "D0")], settings());
     let mut i = info(&["http://127.0.0.1:1/x".into()], &sha256(b"x"));
     i["image_type"] = json!("partition");
+    // Without root_mb (IPA would crash on the missing key).
     let e = b.deployer.write_image(&call(i, json!({}))).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    assert_eq!(e.kind, ErrorKind::InvalidCommandParamsError);
+    assert!(e.details.contains("'root_mb' is required"), "{}", e.details);
     let e = b
         .deployer
         .write_image(&call(json!({"id": "x"}), json!({})))

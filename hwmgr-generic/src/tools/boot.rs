@@ -53,6 +53,26 @@ pub mod mount {
             .dir(dir)
     }
 
+    /// A vfat file system (the fresh ESP of a partition image), writable: the image's EFI
+    /// tree is copied onto it.
+    pub fn vfat(dev: &DevPath, dir: &'static str) -> ToolCmd {
+        ToolCmd::new(Program::Mount)
+            .texts(["-t", "vfat"])
+            .device(dev)
+            .dir(dir)
+    }
+
+    /// The root file system of a partition image, writable (its `/etc/fstab` gets the ESP)
+    /// but with nothing on it executable, no device nodes and no set-uid: the agent only
+    /// reads files from it and appends one line; the image's code never runs in the ramdisk.
+    /// The type is probed (ext4, xfs, vfat...), as IPA's `mount` does.
+    pub fn untrusted(dev: &DevPath, dir: &'static str) -> ToolCmd {
+        ToolCmd::new(Program::Mount)
+            .texts(["-o", "nosuid,nodev,noexec"])
+            .device(dev)
+            .dir(dir)
+    }
+
     /// efivarfs, which efibootmgr reads and writes.
     pub fn efivarfs(dir: &'static str) -> ToolCmd {
         ToolCmd::new(Program::Mount)
@@ -95,6 +115,8 @@ mod tests {
             mount::vfat_read_only(&vda.partition(1), "/run/esp"),
             mount::efivarfs("/sys/firmware/efi/efivars"),
             umount::dir("/run/esp"),
+            mount::vfat(&vda.partition(1), "/run/esp"),
+            mount::untrusted(&vda.partition(2), "/run/root"),
         ]
         .iter()
         .map(|c| c.resolve(&host).argv().join(" "))
@@ -107,6 +129,8 @@ mod tests {
                 "mount -o ro -t vfat /fake/dev/vda1 /fake/run/esp",
                 "mount -t efivarfs efivarfs /fake/sys/firmware/efi/efivars",
                 "umount /fake/run/esp",
+                "mount -t vfat /fake/dev/vda1 /fake/run/esp",
+                "mount -o nosuid,nodev,noexec /fake/dev/vda2 /fake/run/root",
             ]
         );
     }

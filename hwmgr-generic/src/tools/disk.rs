@@ -83,6 +83,44 @@ pub mod parted {
         on(disk).texts(["--", "rm"]).text(number.to_string())
     }
 
+    /// One partition of [`make_layout`]: MiB from the disk's start (`end_mib` exclusive, as
+    /// parted reads `unit MiB` positions), an optional file system type (sets the partition
+    /// type: `fat32`, `linux-swap`) and flag (`boot`, `bios_grub`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PartSpec {
+        pub start_mib: u64,
+        pub end_mib: u64,
+        pub fs: Option<&'static str>,
+        pub flag: Option<&'static str>,
+    }
+
+    /// A new label and every partition in one parted call, as IPA's `DiskPartitioner.commit`
+    /// does: `parted -a optimal -s <disk> -- unit MiB mklabel <label> mkpart primary [fs]
+    /// <start> <end> [set <n> <flag> on] ...`. Partitions are numbered 1, 2, ... in order.
+    pub fn make_layout(disk: &DevPath, table: PartTable, parts: &[PartSpec]) -> ToolCmd {
+        let mut cmd = ToolCmd::new(Program::Parted)
+            .texts(["-a", "optimal", "-s"])
+            .device(disk)
+            .texts(["--", "unit", "MiB", "mklabel", table.as_str()]);
+        for (i, p) in parts.iter().enumerate() {
+            cmd = cmd.texts(["mkpart", "primary"]);
+            if let Some(fs) = p.fs {
+                cmd = cmd.text(fs);
+            }
+            cmd = cmd
+                .text(p.start_mib.to_string())
+                .text(p.end_mib.to_string());
+            if let Some(flag) = p.flag {
+                cmd = cmd
+                    .text("set")
+                    .text((i + 1).to_string())
+                    .text(flag)
+                    .text("on");
+            }
+        }
+        cmd
+    }
+
     /// A primary fat32 partition between two parted positions in MiB, counted from the
     /// disk's start, or from its end when negative (`-64MiB`, `-0`): the config drive on an
     /// msdos label (`partition_utils.create_config_drive_partition`).
@@ -359,6 +397,27 @@ mod tests {
                 "udevadm settle",
                 "lsblk -bia --json -oUUID,PTUUID,PARTTYPE,PARTUUID,FSTYPE,LABEL /dev/sda",
             ]
+        );
+        let spec = |start_mib, end_mib, fs, flag| parted::PartSpec {
+            start_mib,
+            end_mib,
+            fs,
+            flag,
+        };
+        assert_eq!(
+            parted::make_layout(
+                &sda,
+                parted::PartTable::Gpt,
+                &[
+                    spec(1, 551, Some("fat32"), Some("boot")),
+                    spec(551, 679, Some("linux-swap"), None),
+                    spec(679, 1703, None, None),
+                ]
+            )
+            .to_string(),
+            "parted -a optimal -s /dev/sda -- unit MiB mklabel gpt \
+             mkpart primary fat32 1 551 set 1 boot on mkpart primary linux-swap 551 679 \
+             mkpart primary 679 1703"
         );
         assert!(wipefs::force_unsupported(
             "wipefs: unrecognized option '--force'"

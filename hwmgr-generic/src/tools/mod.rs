@@ -13,12 +13,14 @@
 pub mod boot;
 pub mod disk;
 pub mod drive;
+pub mod fs;
 pub mod mdadm;
 pub mod system;
 
 pub use boot::{efibootmgr, mount, mount_table, umount};
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
 pub use drive::{blkid, hdparm, nvme, smartctl};
+pub use fs::{mkdosfs, mke2fs, mkswap};
 pub use system::{dmesg, ip, ipmitool, sync};
 
 use hwmgr::{Cmd, Host};
@@ -48,10 +50,13 @@ pub enum Program {
     Dmesg,
     Ip,
     Ipmitool,
+    Mkdosfs,
+    Mkswap,
+    Mke2fs,
 }
 
 impl Program {
-    pub const ALL: [Program; 20] = [
+    pub const ALL: [Program; 23] = [
         Program::Mdadm,
         Program::Parted,
         Program::Sgdisk,
@@ -72,6 +77,9 @@ impl Program {
         Program::Dmesg,
         Program::Ip,
         Program::Ipmitool,
+        Program::Mkdosfs,
+        Program::Mkswap,
+        Program::Mke2fs,
     ];
 
     /// The executable's name, looked up on PATH by the runner.
@@ -97,6 +105,9 @@ impl Program {
             Program::Dmesg => "dmesg",
             Program::Ip => "ip",
             Program::Ipmitool => "ipmitool",
+            Program::Mkdosfs => "mkdosfs",
+            Program::Mkswap => "mkswap",
+            Program::Mke2fs => "mke2fs",
         }
     }
 
@@ -126,6 +137,9 @@ impl Program {
             Program::Ip => "iproute2",
             Program::Ipmitool => "ipmitool",
             Program::Udevadm => "udev",
+            Program::Mkdosfs => "dosfstools",
+            Program::Mkswap => "util-linux",
+            Program::Mke2fs => "e2fsprogs",
         }
     }
 }

@@ -1,0 +1,231 @@
+//! `write_image` of a partition image on a fake machine: the partitions parted would make
+//! already exist in sysfs and `/dev` (the runner only records parted), the image is served
+//! over loopback HTTP, `blkid` answers are scripted.
+
+use super::*;
+
+const ROOT_UUID: &str = "5f1c2d7e-0000-4000-8000-00000000abcd";
+const ESP_UUID: &str = "ABCD-1234";
+
+/// vda (5 GiB) with the partitions of a uefi layout with a 1 MiB config drive and root_mb
+/// 1024: vda1 ESP 1–551 MiB, vda2 config drive 551–552, vda3 root 552–1576.
+fn part_bed(settings: DeploySettings) -> Bed {
+    let dir = scratch();
+    let mib = 1u64 << 20;
+    let parts = [("vda1", 1, 550), ("vda2", 551, 1), ("vda3", 552, 1024)];
+    let mut fm = FakeMachine::new(dir.path())
+        .virtio("vda", 5 * GIB)
+        .serial("D0");
+    for (name, start, size) in parts {
+        fm = fm.partition("vda", name, start * mib, size * mib);
+    }
+    drop(fm);
+    let dev = dir.path().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    let f = std::fs::File::create(dev.join("vda")).unwrap();
+    f.set_len(5 * GIB).unwrap();
+    // Old data at both ends: the deploy must wipe it.
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&vec![0xffu8; 1 << 20], 0).unwrap();
+    f.write_all_at(&vec![0xffu8; 1 << 20], 5 * GIB - (1 << 20))
+        .unwrap();
+    for (name, _, size) in parts {
+        std::fs::File::create(dev.join(name))
+            .unwrap()
+            .set_len(size * mib)
+            .unwrap();
+    }
+    let root = dir.path().to_path_buf();
+    let runner = Arc::new(RecordingRunner::new());
+    let r = |p: &str| root.join(p).to_string_lossy().into_owned();
+    runner.on(
+        &["blkid", "-p", "-o", "export", &r("dev/vda3")],
+        &format!("UUID={ROOT_UUID}\nTYPE=ext4\nPART_ENTRY_UUID=0b3f\n"),
+    );
+    runner.on(
+        &["blkid", "-p", "-o", "export", &r("dev/vda1")],
+        &format!("UUID={ESP_UUID}\nTYPE=vfat\n"),
+    );
+    let m = Machine::new(Host::new(&root), runner.clone());
+    Bed {
+        _dir: dir,
+        root,
+        runner,
+        deployer: Deployer::new(m, SharedSettings::new(settings)),
+    }
+}
+
+/// A "file system image" of 3 MiB.
+fn fs_image() -> Vec<u8> {
+    (0..3 << 20).map(|i| (i % 241) as u8).collect()
+}
+
+fn part_info(url: &str, sum: &str) -> Value {
+    json!({"id": "part.img", "urls": [url], "disk_format": "raw", "stream_raw_images": true,
+           "os_hash_algo": "sha256", "os_hash_value": sum, "node_uuid": "n-1",
+           "image_type": "partition", "root_gb": 1, "root_mb": 1024, "swap_mb": 0,
+           "ephemeral_mb": 0, "ephemeral_format": null, "preserve_ephemeral": false,
+           "deploy_boot_mode": "uefi", "boot_option": "local", "disk_label": "gpt"})
+}
+
+fn uefi_node() -> Value {
+    json!({"properties": {"capabilities": "boot_mode:uefi"}, "instance_info": {}})
+}
+
+fn config_drive_b64() -> String {
+    use base64::Engine;
+    let mut iso = vec![0u8; 64 * 1024];
+    iso[0x8001..0x8006].copy_from_slice(b"CD001");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&iso).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap())
+}
+
+fn read(b: &Bed, name: &str, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    use std::os::unix::fs::FileExt;
+    std::fs::File::open(b.root.join("dev").join(name))
+        .unwrap()
+        .read_exact_at(&mut v, 0)
+        .unwrap();
+    v
+}
+
+#[test]
+fn a_partition_image_gets_ipa_layout_file_systems_config_drive_and_uuids() {
+    let img = fs_image();
+    let srv = serve(vec![("/part.img", Reply::Body(img.clone()))]);
+    let b = part_bed(settings());
+    let mut c = call(part_info(&srv.url("/part.img"), &sha256(&img)), uefi_node());
+    c.args
+        .insert("configdrive".into(), Value::String(config_drive_b64()));
+    let r = b.deployer.write_image(&c).unwrap();
+    assert_eq!(
+        r["result"],
+        format!(
+            "prepare_image: image (part.img) written to device /dev/vda root_uuid={ROOT_UUID} \
+             efi_system_partition_uuid={ESP_UUID}"
+        )
+    );
+    assert_eq!(
+        b.deployer.get_partition_uuids(),
+        json!({
+            "partitions": {"efi system partition": "/dev/vda1", "configdrive": "/dev/vda2",
+                           "root": "/dev/vda3"},
+            "root uuid": ROOT_UUID,
+            "efi system partition uuid": ESP_UUID,
+        })
+    );
+    let root = b.root.to_string_lossy().into_owned();
+    let lines = b.runner.lines();
+    let parted = format!(
+        "parted -a optimal -s {root}/dev/vda -- unit MiB mklabel gpt mkpart primary fat32 1 551 \
+         set 1 boot on mkpart primary 551 552 mkpart primary 552 1576"
+    );
+    assert!(lines.contains(&parted), "{lines:#?}");
+    assert!(
+        lines.contains(&format!("mkdosfs -n efi-part {root}/dev/vda1")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("dev/vda3") && !l.starts_with("blkid")),
+        "nothing but blkid touches the root partition's node through a tool: {lines:#?}"
+    );
+    assert_eq!(
+        read(&b, "vda3", img.len()),
+        img,
+        "the image is in the root partition"
+    );
+    assert_eq!(&read(&b, "vda2", 0x8006)[0x8001..], b"CD001");
+    assert!(
+        read(&b, "vda", 1 << 20).iter().all(|&x| x == 0),
+        "the old metadata at the disk's start was wiped before partitioning"
+    );
+}
+
+#[test]
+fn a_failed_partition_image_write_leaves_no_partition_table() {
+    let img = fs_image();
+    let srv = serve(vec![("/part.img", Reply::Body(img.clone()))]);
+    let b = part_bed(settings());
+    // preserve_ephemeral skips the wipe before partitioning: the wipe seen here is the one
+    // after the failure.
+    let mut i = part_info(&srv.url("/part.img"), &"0".repeat(64));
+    i["preserve_ephemeral"] = json!(true);
+    let mut c = call(i, uefi_node());
+    c.args
+        .insert("configdrive".into(), Value::String(config_drive_b64()));
+    let e = b.deployer.write_image(&c).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ImageChecksumError, "{}", e.details);
+    assert!(
+        e.details
+            .contains("The partition table of /dev/vda was wiped, so no half-built layout"),
+        "{}",
+        e.details
+    );
+    assert!(ends_are_zero(&b, "vda"));
+    assert!(
+        read(&b, "vda3", 1 << 20).iter().all(|&x| x == 0),
+        "the unverified image's start in the root partition was wiped too"
+    );
+    assert_eq!(b.deployer.get_partition_uuids(), json!({}));
+    assert!(
+        !b.runner.lines().iter().any(|l| l.starts_with("mkdosfs")),
+        "nothing is formatted after the image failed"
+    );
+}
+
+#[test]
+fn partition_images_that_cannot_work_are_refused_before_the_disk_is_touched() {
+    let img = fs_image();
+    let srv = serve(vec![("/part.img", Reply::Body(img.clone()))]);
+    let url = srv.url("/part.img");
+    let sum = sha256(&img);
+    let b = part_bed(settings());
+    let before = read(&b, "vda", 1 << 20);
+
+    // BIOS: only GRUB from the image could boot it; with the conductor's default the
+    // message is IPA's.
+    let bios = json!({"properties": {"capabilities": "boot_mode:bios"}});
+    let e = b
+        .deployer
+        .write_image(&call(part_info(&url, &sum), bios))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    for part in [
+        "partition image and the node boots in BIOS mode",
+        "enable_bios_bootloader_install",
+        "Nothing was written to /dev/vda",
+    ] {
+        assert!(e.details.contains(part), "{part:?} in {}", e.details);
+    }
+
+    // A root partition larger than the disk: both sizes named.
+    let mut i = part_info(&url, &sum);
+    i["root_mb"] = json!(8192);
+    let e = b.deployer.write_image(&call(i, uefi_node())).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidCommandParamsError);
+    assert!(
+        e.details.contains("root partition of 8192 MiB") && e.details.contains("(5120 MiB)"),
+        "{}",
+        e.details
+    );
+
+    // A tool missing from the ramdisk.
+    b.runner.without_program("mkdosfs");
+    let e = b
+        .deployer
+        .write_image(&call(part_info(&url, &sum), uefi_node()))
+        .unwrap_err();
+    assert!(
+        e.details.contains("the deploy ramdisk lacks mkdosfs"),
+        "{}",
+        e.details
+    );
+
+    assert!(b.runner.lines().is_empty(), "{:#?}", b.runner.lines());
+    assert_eq!(read(&b, "vda", 1 << 20), before);
+    assert!(srv.hits.lock().unwrap().is_empty(), "not even downloaded");
+}
