@@ -229,3 +229,95 @@ fn partition_images_that_cannot_work_are_refused_before_the_disk_is_touched() {
     assert_eq!(read(&b, "vda", 1 << 20), before);
     assert!(srv.hits.lock().unwrap().is_empty(), "not even downloaded");
 }
+
+/// A RAID-1 root `md127` (named `root`) over vda2 + vdb2, 2 GiB, with the partitions a uefi
+/// layout makes inside it (root_mb 1024, no config drive): md127p1 ESP 1–550 MiB (sized
+/// for the mirrored ESP of the holders), md127p2 root 550–1574 MiB.
+fn raid_bed() -> Bed {
+    let dir = scratch();
+    let mib = 1u64 << 20;
+    let mut fm = FakeMachine::new(dir.path());
+    for (disk, serial) in [("vda", "D0"), ("vdb", "D1")] {
+        fm = fm.virtio(disk, 3 * GIB).serial(serial).partition(
+            disk,
+            &format!("{disk}2"),
+            551 * mib,
+            2 * GIB,
+        );
+    }
+    fm = fm.md("md127", "raid1", &["vda2", "vdb2"]).md_name("root");
+    for (name, start, size) in [("md127p1", 1, 549), ("md127p2", 550, 1024)] {
+        fm = fm.partition("md127", name, start * mib, size * mib);
+    }
+    drop(fm);
+    let dev = dir.path().join("dev");
+    for (name, size) in [
+        ("vda", 3 * GIB),
+        ("vdb", 3 * GIB),
+        ("md127", 2 * GIB),
+        ("md127p1", 549 * mib),
+        ("md127p2", 1024 * mib),
+    ] {
+        std::fs::File::create(dev.join(name))
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+    }
+    let root = dir.path().to_path_buf();
+    let runner = Arc::new(RecordingRunner::new());
+    let r = |p: &str| root.join(p).to_string_lossy().into_owned();
+    runner.on(
+        &["blkid", "-p", "-o", "export", &r("dev/md127p2")],
+        &format!("UUID={ROOT_UUID}\nTYPE=ext4\n"),
+    );
+    runner.on(
+        &["blkid", "-p", "-o", "export", &r("dev/md127p1")],
+        &format!("UUID={ESP_UUID}\nTYPE=vfat\n"),
+    );
+    let m = Machine::new(Host::new(&root), runner.clone());
+    Bed {
+        _dir: dir,
+        root,
+        runner,
+        deployer: Deployer::new(m, SharedSettings::new(settings())),
+    }
+}
+
+#[test]
+fn a_partition_image_in_a_raid1_root_gets_an_esp_that_fits_the_holders_mirror() {
+    let img = fs_image();
+    let srv = serve(vec![("/part.img", Reply::Body(img.clone()))]);
+    let b = raid_bed();
+    let node = json!({
+        "properties": {"capabilities": "boot_mode:uefi"},
+        "target_raid_config": {"logical_disks": [
+            {"size_gb": "MAX", "raid_level": "1", "controller": "software",
+             "volume_name": "root", "is_root_volume": true}]},
+    });
+    let r = b
+        .deployer
+        .write_image(&call(part_info(&srv.url("/part.img"), &sha256(&img)), node))
+        .unwrap();
+    assert_eq!(
+        r["result"],
+        format!(
+            "prepare_image: image (part.img) written to device /dev/md127 \
+             root_uuid={ROOT_UUID} efi_system_partition_uuid={ESP_UUID}"
+        )
+    );
+    let root = b.root.to_string_lossy().into_owned();
+    let parted = format!(
+        "parted -a optimal -s {root}/dev/md127 -- unit MiB mklabel gpt mkpart primary fat32 1 \
+         550 set 1 boot on mkpart primary 550 1574"
+    );
+    assert!(
+        b.runner.lines().contains(&parted),
+        "{:#?}",
+        b.runner.lines()
+    );
+    assert_eq!(read(&b, "md127p2", img.len()), img);
+    assert_eq!(
+        b.deployer.get_partition_uuids()["partitions"],
+        json!({"efi system partition": "/dev/md127p1", "root": "/dev/md127p2"})
+    );
+}
