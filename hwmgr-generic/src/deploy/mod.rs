@@ -47,7 +47,8 @@
 //!   image's EFI assets (files only) whatever that option says, so UEFI partition images
 //!   deploy with Ironic's defaults; a partition image for a node in BIOS mode is refused by
 //!   `write_image` before the disk is touched (IPA fails at `install_bootloader`, after
-//!   overwriting the disk), whatever the option says ([`bootloader`]). In a software RAID
+//!   overwriting the disk), whatever the option says ([`bootloader`]); so is one for a UEFI
+//!   node when the ramdisk itself booted under BIOS (no NVRAM entry could be made). In a software RAID
 //!   root the image's layout goes inside the array and its ESP is mirrored onto the holders
 //!   as for a whole-disk image ([`raid_esp`]).
 
@@ -381,6 +382,21 @@ impl Deployer {
                         false,
                         job.settings.enable_bios_bootloader_install
                     )
+                ),
+            ));
+        }
+        if !ramdisk_uefi {
+            // The node boots in UEFI mode but this ramdisk runs under BIOS: no NVRAM entry
+            // could be made for the image's loader, so install_bootloader would fail after
+            // the disk was overwritten.
+            return Err(AgentError::new(
+                ErrorKind::InvalidImage,
+                format!(
+                    "Image {} is a partition image for a node in UEFI mode, but the deploy \
+                     ramdisk booted in BIOS mode: the image's boot loader could not be \
+                     registered in the firmware (efibootmgr needs a UEFI-booted ramdisk). Boot \
+                     the deploy ramdisk in UEFI mode. Nothing was written to {disk}.",
+                    job.info.id
                 ),
             ));
         }

@@ -20,6 +20,7 @@ fn part_bed(settings: DeploySettings) -> Bed {
         fm = fm.partition("vda", name, start * mib, size * mib);
     }
     drop(fm);
+    std::fs::create_dir_all(dir.path().join("sys/firmware/efi")).unwrap();
     let dev = dir.path().join("dev");
     std::fs::create_dir_all(&dev).unwrap();
     let f = std::fs::File::create(dev.join("vda")).unwrap();
@@ -213,6 +214,19 @@ fn partition_images_that_cannot_work_are_refused_before_the_disk_is_touched() {
         e.details
     );
 
+    // A UEFI node, but the ramdisk booted in BIOS mode: no NVRAM entry could be made.
+    std::fs::remove_dir(b.root.join("sys/firmware/efi")).unwrap();
+    let e = b
+        .deployer
+        .write_image(&call(part_info(&url, &sum), uefi_node()))
+        .unwrap_err();
+    assert!(
+        e.details.contains("the deploy ramdisk booted in BIOS mode"),
+        "{}",
+        e.details
+    );
+    std::fs::create_dir_all(b.root.join("sys/firmware/efi")).unwrap();
+
     // A tool missing from the ramdisk.
     b.runner.without_program("mkdosfs");
     let e = b
@@ -250,6 +264,7 @@ fn raid_bed() -> Bed {
         fm = fm.partition("md127", name, start * mib, size * mib);
     }
     drop(fm);
+    std::fs::create_dir_all(dir.path().join("sys/firmware/efi")).unwrap();
     let dev = dir.path().join("dev");
     for (name, size) in [
         ("vda", 3 * GIB),
