@@ -48,9 +48,9 @@
 //!   deploy with Ironic's defaults; a partition image for a node in BIOS mode is refused by
 //!   `write_image` before the disk is touched (IPA fails at `install_bootloader`, after
 //!   overwriting the disk), whatever the option says ([`bootloader`]); so is one for a UEFI
-//!   node when the ramdisk itself booted under BIOS (no NVRAM entry could be made). In a software RAID
-//!   root the image's layout goes inside the array and its ESP is mirrored onto the holders
-//!   as for a whole-disk image ([`raid_esp`]).
+//!   node when the ramdisk itself booted under BIOS (no NVRAM entry could be made). In a
+//!   software RAID root the image's layout goes inside the array and its ESP is mirrored
+//!   onto the holders as for a whole-disk image ([`raid_esp`]).
 
 pub mod bootloader;
 pub mod checksum;
