@@ -336,3 +336,113 @@ fn a_partition_image_in_a_raid1_root_gets_an_esp_that_fits_the_holders_mirror() 
         json!({"efi system partition": "/dev/md127p1", "root": "/dev/md127p2"})
     );
 }
+
+/// `install_bootloader` for a partition image under UEFI, with Ironic's default
+/// (`enable_bios_bootloader_install` false): the fresh ESP is empty, so the image's
+/// `/boot/efi/EFI` is copied onto it and registered, and the image's fstab gets the ESP.
+/// The runner only records `mount`, so the mount points are plain directories here: the
+/// root's holds what the image would show.
+#[test]
+fn install_bootloader_copies_the_images_efi_assets_and_registers_them() {
+    let dir = scratch();
+    let _fm = FakeMachine::new(dir.path())
+        .uefi()
+        .virtio("vda", 5 * GIB)
+        .serial("D0")
+        .partition("vda", "vda1", 1 << 20, 2 << 20)
+        .partition("vda", "vda2", 4 << 20, 1 << 20);
+    let devdir = dir.path().join("dev");
+    std::fs::create_dir_all(&devdir).unwrap();
+    std::fs::write(devdir.join("vda"), gpt_image()).unwrap();
+    std::fs::write(devdir.join("vda1"), b"").unwrap();
+    std::fs::write(devdir.join("vda2"), b"").unwrap();
+    let image_root = dir.path().join("run/ironic-agent/root");
+    std::fs::create_dir_all(image_root.join("boot/efi/EFI/BOOT")).unwrap();
+    std::fs::write(
+        image_root.join("boot/efi/EFI/BOOT/BOOTX64.EFI"),
+        b"MZloader",
+    )
+    .unwrap();
+    std::fs::create_dir_all(image_root.join("etc")).unwrap();
+    std::fs::write(image_root.join("etc/fstab"), "").unwrap();
+    let runner = Arc::new(RecordingRunner::new());
+    let r = dir.path().display().to_string();
+    runner.on(
+        &["blkid", "-p", "-o", "export", &format!("{r}/dev/vda1")],
+        &format!("UUID={ESP_UUID}\nTYPE=vfat\n"),
+    );
+    runner.on(
+        &["blkid", "-p", "-o", "export", &format!("{r}/dev/vda2")],
+        &format!("UUID={ROOT_UUID}\nTYPE=ext4\n"),
+    );
+    runner.on(&["efibootmgr", "-v"], "BootCurrent: 0001\n");
+    let d = Deployer::new(
+        Machine::new(Host::new(dir.path()), runner.clone()),
+        SharedSettings::new(settings()),
+    );
+    let c = StepCall {
+        args: json!({"root_uuid": ROOT_UUID, "efi_system_part_uuid": ESP_UUID,
+                     "prep_boot_part_uuid": null, "target_boot_mode": "uefi"})
+        .as_object()
+        .unwrap()
+        .clone(),
+        ..StepCall::default()
+    };
+    d.install_bootloader(&c).unwrap();
+    let lines: Vec<String> = runner
+        .lines()
+        .into_iter()
+        .map(|l| l.replace(&r, ""))
+        .collect();
+    let pos = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s:?} not run: {lines:#?}"))
+    };
+    let root_mount = pos("mount -o nosuid,nodev,noexec /dev/vda2 /run/ironic-agent/root");
+    let esp_rw = pos("mount -t vfat /dev/vda1 /run/ironic-agent/esp");
+    let create = pos("efibootmgr -v -c -d /dev/vda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI");
+    let root_umount = pos("umount /run/ironic-agent/root");
+    assert!(
+        root_mount < esp_rw && esp_rw < root_umount && root_umount < create,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("run/ironic-agent/esp/EFI/BOOT/BOOTX64.EFI")).unwrap(),
+        b"MZloader",
+        "the image's loader is on the ESP"
+    );
+    assert_eq!(
+        std::fs::read_to_string(image_root.join("etc/fstab")).unwrap(),
+        format!("UUID={ESP_UUID}\t/boot/efi\tvfat\tumask=0077\t0\t1\n")
+    );
+
+    // Nothing under /boot/efi/EFI: only GRUB could boot it; IPA's message with Ironic's
+    // default, ours when the conductor allows GRUB (this agent never runs it).
+    std::fs::remove_dir_all(image_root.join("boot")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("run/ironic-agent/esp/EFI")).unwrap();
+    let e = d.install_bootloader(&c).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    assert!(
+        e.details
+            .contains("disabled by CONF.enable_bios_bootloader_install")
+            && e.details.contains("no loader under /boot/efi/EFI"),
+        "{}",
+        e.details
+    );
+    let allowed = Deployer::new(
+        Machine::new(Host::new(dir.path()), runner.clone()),
+        SharedSettings::new(DeploySettings {
+            enable_bios_bootloader_install: true,
+            ..settings()
+        }),
+    );
+    let e = allowed.install_bootloader(&c).unwrap_err();
+    assert!(
+        e.details
+            .contains("never runs the image's programs inside the deploy ramdisk"),
+        "{}",
+        e.details
+    );
+}
