@@ -20,10 +20,11 @@
 //!    OVMF.
 //! 3. `partition_image_deploy_through_ironic_boots_the_instance`: the ramdisk under OVMF, a
 //!    partition image (`image_type: partition`, `root_gb` 1: an ext4 root file system whose
-//!    loader sits at `/boot/efi/EFI`) with a config drive, Ironic 39's defaults (no
+//!    loader sits at `/boot/efi/EFI`) with an ext4 ephemeral partition (`ephemeral_gb` 1),
+//!    64 MiB of swap and a config drive, Ironic 39's defaults (no
 //!    `[agent]enable_bios_bootloader_install`: the agent copies the EFI assets without running
-//!    anything from the image) → `active`; on the host: IPA's layout (ESP, config drive, root
-//!    last), the root uuid the conductor recorded is the image's ext4 UUID, the image's
+//!    anything from the image) → `active`; on the host: IPA's layout (ESP, ephemeral, swap,
+//!    config drive, root last; ext4 `ephemeral0`, swap `swap1`), the root uuid the conductor recorded is the image's ext4 UUID, the image's
 //!    `/etc/fstab` names the ESP, the NVRAM entry exists; then the disk boots under OVMF.
 
 use agent_tests::disk_image::{content_digest, partition_table};
@@ -447,10 +448,11 @@ fn ext4_file(disk: &Path, first_lba: u64, size: u64, file: &str) -> String {
 fn partition_image_deploy_through_ironic_boots_the_instance() {
     let imgs = images();
     let server = ImageServer::start(imgs.clone());
-    // 1 MiB + 550 MiB ESP + 1 GiB root (root_gb 1) + the config drive, and the hint.
+    // 1 MiB + 550 MiB ESP + 1 GiB ephemeral + 64 MiB swap + the config drive + 1 GiB root
+    // (sparse), and the hint.
     let set = DiskSet::new(
         "deploy-part",
-        vec![Disk::new(Bus::Virtio, 1600).serial("QLAB-D0")],
+        vec![Disk::new(Bus::Virtio, 2700).serial("QLAB-D0")],
     );
     let vars = set.dir().join("OVMF_VARS.fd");
     let s = deploy_scenario(
@@ -478,6 +480,9 @@ fn partition_image_deploy_through_ironic_boots_the_instance() {
         json!([
             {"op": "add", "path": "/instance_info/image_type", "value": "partition"},
             {"op": "add", "path": "/instance_info/root_gb", "value": 1},
+            // ephemeral_format is left to the conductor's [pxe]default_ephemeral_format (ext4).
+            {"op": "add", "path": "/instance_info/ephemeral_gb", "value": 1},
+            {"op": "add", "path": "/instance_info/swap_mb", "value": 64},
         ]),
     );
     let node = s.provision_to(
@@ -495,7 +500,7 @@ fn partition_image_deploy_through_ironic_boots_the_instance() {
     let log = s.vm.serial_log();
     for part in [
         "Partitioning /dev/vda for a partition image",
-        "verified (sha256) and written to /dev/vda3",
+        "verified (sha256) and written to /dev/vda5",
         "of the image's /boot/efi/EFI onto the ESP /dev/vda1",
         "Adding loader \\EFI\\BOOT\\BOOTX64.EFI on partition 1 of device /dev/vda",
     ] {
@@ -503,17 +508,41 @@ fn partition_image_deploy_through_ironic_boots_the_instance() {
     }
     ramdisk_powered_off(s);
 
-    // IPA's layout: ESP (550 MiB from 1 MiB), the config drive, the root partition last.
+    // IPA's layout: ESP (550 MiB from 1 MiB), ephemeral, swap, the config drive, root last.
     let disk = set.path(0);
     let parts = gpt_partitions(disk).unwrap_or_default();
-    assert_eq!(parts.len(), 3, "ESP, config drive, root: {parts:?}");
-    assert_eq!(parts[0], (2048, 2048 + 550 * 2048 - 1), "the ESP");
     assert_eq!(
-        read_at(disk, parts[1].0 * 512 + 0x8001, 5),
+        parts.len(),
+        5,
+        "ESP, ephemeral, swap, config drive, root: {parts:?}"
+    );
+    assert_eq!(parts[0], (2048, 2048 + 550 * 2048 - 1), "the ESP");
+    // ext4 (superblock magic 0xEF53 at 1024 + 56) labelled ephemeral0 (at 1024 + 120).
+    let sb = read_at(disk, parts[1].0 * 512 + 1024, 136);
+    assert_eq!(
+        &sb[56..58],
+        &[0x53, 0xef],
+        "ext4 on the ephemeral partition"
+    );
+    assert_eq!(&sb[120..130], b"ephemeral0");
+    assert_eq!(
+        (parts[1].1 + 1 - parts[1].0) * 512,
+        1024 * MIB,
+        "ephemeral_mb = 1024 × ephemeral_gb"
+    );
+    // Swap: the signature ends the first 4 KiB page, the label is at 1052.
+    assert_eq!(
+        read_at(disk, parts[2].0 * 512 + 4086, 10),
+        b"SWAPSPACE2",
+        "mkswap on the swap partition"
+    );
+    assert_eq!(read_at(disk, parts[2].0 * 512 + 1052, 5), b"swap1");
+    assert_eq!(
+        read_at(disk, parts[3].0 * 512 + 0x8001, 5),
         b"CD001",
         "the config drive"
     );
-    let (root_first, root_last) = parts[2];
+    let (root_first, root_last) = parts[4];
     assert_eq!(
         (root_last + 1 - root_first) * 512,
         1024 * MIB,
