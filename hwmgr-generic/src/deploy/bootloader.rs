@@ -29,6 +29,12 @@
 //! read-only while we look for loaders. A software RAID root gets a mirrored ESP on every
 //! holder ([`super::raid_esp`]); under BIOS it is refused (the boot code would have to go
 //! onto every holder, which this agent does not do).
+//!
+//! `efibootmgr` not installed: as IPA, a whole-disk image on a plain disk then succeeds
+//! without an NVRAM entry (firmware finds `\EFI\BOOT\BOOTX64.EFI` by itself). Differs from
+//! IPA: on a software RAID root it is an error, since nothing could make the holders bootable
+//! (IPA reports success for a node that cannot boot). An `efibootmgr --version` that runs
+//! and fails is an error in both cases, as in IPA (only `FileNotFoundError` is caught there).
 
 use super::partitions::read_table;
 use crate::tools::{efibootmgr, mount, umount, DevPath};
@@ -239,12 +245,12 @@ pub fn install(
         tracing::warn!("Boot mode mismatch: target boot mode is {t}, current boot mode is {current}. Installing boot loader may fail or work incorrectly.");
     }
     if uefi {
-        let has_efibootmgr = m.run(&efibootmgr::version()).is_ok();
+        let version = m.run(&efibootmgr::version());
+        let has_efibootmgr = version.is_ok();
         let esp_uuid = p.efi_system_part_uuid.as_deref();
         let md = super::raid_root::is_md(disk);
-        let setup = if !has_efibootmgr {
-            tracing::warn!("efibootmgr is not available in the ramdisk");
-            Ok(false)
+        let setup = if let Err(e) = version {
+            efibootmgr_unusable(disk, e)
         } else if let (true, Some(root)) = (md, partition_root(p)) {
             // A partition image in the RAID root: fill its ESP inside the array from the
             // image first; the mirrored ESP on the holders is a copy of it.
@@ -322,6 +328,43 @@ pub fn grub_refusal(disk: &str, root: &str, uefi: bool, bios_grub_allowed: bool)
          in UEFI mode with the loader at /boot/efi/EFI/BOOT/BOOTX64.EFI in the image, or use a \
          whole-disk image."
     )
+}
+
+/// `efibootmgr --version` did not succeed. As IPA (`_efi_boot_setup`): a program that is
+/// not installed means "no UEFI set-up" (`Ok(false)`: a whole-disk image then succeeds with
+/// no NVRAM entry, the firmware's removable-media path boots it); any other failure is an
+/// error. Differs from IPA: on a software RAID root a missing efibootmgr is an error too,
+/// because the image's ESP lies inside the array where firmware cannot see it, so without the
+/// mirrored ESP on every holder and their NVRAM entries nothing would boot (IPA reports
+/// success and leaves an unbootable node).
+fn efibootmgr_unusable(disk: &str, e: hwmgr::CommandError) -> Result<bool> {
+    let missing = e.failure == hwmgr::Failure::NotFound;
+    if missing && !super::raid_root::is_md(disk) {
+        tracing::warn!("efibootmgr is not available in the ramdisk");
+        return Ok(false);
+    }
+    let why = if super::raid_root::is_md(disk) {
+        format!(
+            "{disk} is a software RAID root: the image's EFI system partition lies inside the \
+             array, where firmware cannot read it, so every holder disk needs a mirrored ESP \
+             and an NVRAM boot entry made with efibootmgr, or no holder disk boots"
+        )
+    } else {
+        "efibootmgr must answer --version before it can register the image's boot loader".into()
+    };
+    let fix = if missing {
+        "Add efibootmgr to the deploy ramdisk"
+    } else {
+        "Check that efivarfs is available (CONFIG_EFIVAR_FS) and efibootmgr works in the \
+         deploy ramdisk"
+    };
+    Err(exec_error(
+        disk,
+        format!(
+            "{e}. {why}. {fix} and deploy again, or set ignore_bootloader_failure to accept a \
+             node that may not boot."
+        ),
+    ))
 }
 
 /// The ESP of `disk` as `(partition number, /dev/<partition>)`.

@@ -27,6 +27,9 @@
 //!   could not boot from any holder.
 //! * **NVRAM entries name the holder disk** and the ESP's partition number on it (IPA passes
 //!   the partition device as the disk).
+//! * **`efibootmgr` missing is an error** on a RAID root ([`super::bootloader`]; IPA falls
+//!   through to "Assuming a whole disk image" and reports success): without it neither the
+//!   mirrored ESP nor the entries are made, and no holder disk boots.
 //! * The image's own ESP inside the array is wiped afterwards, as IPA does, so the instance
 //!   does not see two file systems with one UUID; a failure there is only logged, since the
 //!   instance boots either way.

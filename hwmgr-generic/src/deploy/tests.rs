@@ -676,14 +676,38 @@ fn install_bootloader_registers_the_esp_loader_in_nvram_like_ipa() {
         "{lines:#?}"
     );
 
+    // A failing efibootmgr is an error naming the command and its stderr (IPA re-raises
+    // anything but FileNotFoundError from `efibootmgr --version`).
+    let runner = Arc::new(RecordingRunner::new());
+    runner.fail(
+        &["efibootmgr", "--version"],
+        2,
+        "efibootmgr: error while loading shared libraries: libefivar.so.1",
+    );
+    let d = Deployer::new(
+        Machine::new(Host::new(dir.path()), runner.clone()),
+        SharedSettings::new(settings()),
+    );
+    let e = d.install_bootloader(&c).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CommandExecutionError);
+    for want in [
+        "Could not configure UEFI boot on device /dev/vda",
+        "`efibootmgr --version` exited with code 2",
+        "libefivar.so.1",
+        "efibootmgr works in the deploy ramdisk",
+    ] {
+        assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+    }
+
     // No efibootmgr: nothing to do for a whole-disk image, as IPA.
     let runner = Arc::new(RecordingRunner::new());
-    runner.fail(&["efibootmgr", "--version"], 127, "not found");
+    runner.without_program("efibootmgr");
     let d = Deployer::new(
         Machine::new(Host::new(dir.path()), runner.clone()),
         SharedSettings::new(settings()),
     );
     d.install_bootloader(&c).unwrap();
+    assert_eq!(runner.lines(), vec!["efibootmgr --version"]);
     // A non-zero root uuid would need GRUB: refused unless failures are ignored.
     c.args.insert("root_uuid".into(), json!("0x1234abcd"));
     let e = d.install_bootloader(&c).unwrap_err();

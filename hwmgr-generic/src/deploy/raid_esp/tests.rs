@@ -351,3 +351,79 @@ fn a_failed_mirror_leaves_no_esp_partition_behind() {
         "no NVRAM entry for a half-built ESP: {lines:#?}"
     );
 }
+
+/// `install_bootloader` on the RAID root under UEFI, whole-disk image.
+fn install_on_raid(m: &Machine, ignore: Option<bool>) -> Result<serde_json::Value> {
+    let p = crate::deploy::bootloader::Params {
+        root_uuid: Some("0x00000000".into()),
+        target_boot_mode: Some("uefi".into()),
+        ignore_bootloader_failure: ignore,
+        ..Default::default()
+    };
+    std::fs::create_dir_all(m.host.path("/sys/firmware/efi/efivars")).unwrap();
+    crate::deploy::bootloader::install(m, "/dev/md127", &p, false, false)
+}
+
+#[test]
+fn a_raid_root_without_efibootmgr_fails_naming_the_command_and_the_fix() {
+    let (_dir, m, runner) = raid_machine();
+    runner.without_program("efibootmgr");
+    let e = install_on_raid(&m, None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CommandExecutionError, "{e:?}");
+    for want in [
+        "Could not configure UEFI boot on device /dev/md127",
+        "`efibootmgr --version` failed: the program is not installed",
+        "software RAID root",
+        "Add efibootmgr to the deploy ramdisk",
+    ] {
+        assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+    }
+    // Checked before anything is written to the holder disks.
+    assert_eq!(runner.lines(), vec!["efibootmgr --version"]);
+
+    // ignore_bootloader_failure accepts it, as it does every other boot loader failure.
+    install_on_raid(&m, Some(true)).unwrap();
+}
+
+#[test]
+fn a_raid_root_with_a_failing_efibootmgr_fails_with_its_stderr_and_rolls_back() {
+    let (_dir, m, runner) = raid_machine();
+    runner.fail(
+        &["efibootmgr", "--version"],
+        1,
+        "efibootmgr: EFI variables are not supported on this system.",
+    );
+    let e = install_on_raid(&m, None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CommandExecutionError, "{e:?}");
+    for want in [
+        "`efibootmgr --version` exited with code 1",
+        "EFI variables are not supported",
+        "efivarfs",
+    ] {
+        assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+    }
+    assert_eq!(runner.lines(), vec!["efibootmgr --version"]);
+
+    // efibootmgr answers --version but cannot write NVRAM: the ESP mirror is undone.
+    let (dir, m, runner) = raid_machine();
+    let dev = dir.path().join("dev");
+    std::fs::write(dev.join("md127p1"), vec![0u8; 12 * MIB as usize]).unwrap();
+    std::fs::create_dir_all(dev.join("md")).unwrap();
+    std::fs::write(dev.join("md/esp"), b"").unwrap();
+    runner.fail(
+        &["efibootmgr", "-v", "-c"],
+        5,
+        "Could not prepare Boot variable: No space left on device",
+    );
+    let e = install_on_raid(&m, None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CommandExecutionError, "{e:?}");
+    for want in [
+        "/dev/vda -p 2 -w -L",
+        "No space left on device",
+        "Rolled back:",
+        "stopped /dev/md/esp",
+        "deleted partition 2 of /dev/vda",
+    ] {
+        assert!(e.details.contains(want), "{want:?} not in {}", e.details);
+    }
+}
