@@ -77,6 +77,7 @@ pub mod delete;
 pub mod esp;
 pub mod mdadm;
 pub mod plan;
+pub mod quiesce;
 pub mod report;
 
 #[cfg(test)]
