@@ -60,6 +60,70 @@ pub fn md_superblocks(path: &Path) -> Vec<u64> {
     found
 }
 
+/// What an md 1.x superblock on a disk image says about its array and this member
+/// (`struct mdp_superblock_1`, `include/uapi/linux/raid/md_p.h`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdSuperblock {
+    /// Where the superblock is in the image.
+    pub offset: u64,
+    /// The array's UUID (hex) and name (`host:name`).
+    pub array_uuid: String,
+    pub name: String,
+    /// RAID level (1, 5, ...) and member count.
+    pub level: i32,
+    pub raid_disks: u32,
+    /// The superblock's own position, in sectors from the member's start: 8 for metadata
+    /// 1.2, near the member's end for 1.0.
+    pub super_offset: u64,
+    /// Update count: every member of an array in sync carries the same.
+    pub events: u64,
+    /// Where an unfinished resync stands, in sectors; `u64::MAX` when the array is in sync.
+    pub resync_offset: u64,
+    /// This member is still being rebuilt (`MD_FEATURE_RECOVERY_OFFSET`).
+    pub recovering: bool,
+}
+
+impl MdSuperblock {
+    /// Metadata 1.0 (superblock at the member's end) rather than 1.1/1.2.
+    pub fn at_end(&self) -> bool {
+        self.super_offset > 8
+    }
+}
+
+/// Every md 1.x superblock of an image, decoded.
+pub fn md_superblock_info(path: &Path) -> Vec<MdSuperblock> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    md_superblocks(path)
+        .into_iter()
+        .filter_map(|offset| {
+            let mut b = [0u8; 256];
+            f.read_exact_at(&mut b, offset).ok()?;
+            decode_md_superblock(offset, &b)
+        })
+        .collect()
+}
+
+fn decode_md_superblock(offset: u64, b: &[u8; 256]) -> Option<MdSuperblock> {
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or_default());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+    if b[..4] != MD_MAGIC || u32_at(4) != 1 {
+        return None;
+    }
+    let name = b[32..64].split(|&c| c == 0).next().unwrap_or_default();
+    Some(MdSuperblock {
+        offset,
+        array_uuid: b[16..32].iter().map(|x| format!("{x:02x}")).collect(),
+        name: String::from_utf8_lossy(name).into_owned(),
+        level: u32_at(72) as i32,
+        raid_disks: u32_at(92),
+        super_offset: u64_at(144),
+        events: u64_at(200),
+        resync_offset: u64_at(208),
+        recovering: u32_at(8) & 2 != 0,
+    })
+}
+
 /// What partition table an image carries, if any: an MBR signature (with its non-empty
 /// entries), a GPT header at LBA 1 or a backup GPT header at the last LBA.
 pub fn partition_table(path: &Path) -> Option<String> {
@@ -204,6 +268,28 @@ mod tests {
         f.seek(SeekFrom::Start(4 * MIB + 4096)).unwrap();
         f.write_all(&MD_MAGIC).unwrap();
         assert_eq!(md_superblocks(&img), vec![4 * MIB + 4096]);
+    }
+
+    #[test]
+    fn an_md_superblock_is_decoded() {
+        let mut b = [0u8; 256];
+        b[..4].copy_from_slice(&MD_MAGIC);
+        b[4..8].copy_from_slice(&1u32.to_le_bytes());
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b[16..32].copy_from_slice(&[0xab; 16]);
+        b[32..40].copy_from_slice(b"host:esp");
+        b[72..76].copy_from_slice(&1u32.to_le_bytes());
+        b[92..96].copy_from_slice(&3u32.to_le_bytes());
+        b[144..152].copy_from_slice(&1_128_432u64.to_le_bytes());
+        b[200..208].copy_from_slice(&21u64.to_le_bytes());
+        b[208..216].copy_from_slice(&u64::MAX.to_le_bytes());
+        let sb = decode_md_superblock(4096, &b).unwrap();
+        assert_eq!(sb.name, "host:esp");
+        assert_eq!(sb.array_uuid, "ab".repeat(16));
+        assert_eq!((sb.level, sb.raid_disks, sb.events), (1, 3, 21));
+        assert!(sb.at_end() && sb.recovering && sb.resync_offset == u64::MAX);
+        b[4] = 0;
+        assert_eq!(decode_md_superblock(4096, &b), None, "not version 1");
     }
 }
 

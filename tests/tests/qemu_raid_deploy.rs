@@ -22,9 +22,14 @@
 //!    (a plain FAT to it; OVMF takes that disk's removable-media path once the disks moved
 //!    on the PCI bus) and GRUB reads the root file system from the degraded mirror.
 //! 5. The disk put back, the deploy ramdisk boots again: the agent assembles the arrays at
-//!    start-up (as IPA does) and /proc/mdstat shows root, data and esp with every member.
+//!    start-up (as IPA does) and /proc/mdstat shows root, data and esp with every member;
+//!    the resyncs frozen at the power-off resume and finish (every array `[UUU]`, none
+//!    resyncing). The ramdisk powers off on its own again, and on the host every member of
+//!    the ESP mirror (metadata 1.0: superblock at the partition's end) and of the root mirror
+//!    carries its array's event count and no unfinished resync.
 //!
-//! Measured: ~2 minutes under TCG (clean 19 s, deploy 22 s, instance boots 5-9 s each).
+//! Measured: ~2 minutes under TCG (clean 19 s, deploy 22 s, instance boots 5-9 s each, the
+//! re-assembled arrays in sync 11 s after the agent's API is up).
 //!
 //! `partition_image_in_a_raid1_root_boots` (ignored: 130 s more than the suite can afford
 //! now; run it with `--run-ignored ignored-only`; passed 2026-12-01): a partition image (`image_type:
@@ -33,7 +38,7 @@
 //! `/boot/efi/EFI`, mirrors it onto both holders and registers both; the disks boot under
 //! OVMF.
 
-use agent_tests::disk_image::{contains_utf16, gpt_entries, parse_mdstat};
+use agent_tests::disk_image::{contains_utf16, gpt_entries, md_superblock_info, parse_mdstat};
 use agent_tests::image_server::{test_images, ImageServer};
 use agent_tests::ironic::{IronicOptions, NodeSpec};
 use agent_tests::qemu::{Boot, Bus, Disk, DiskSet, Firmware, Vm, VmOptions, TEST_TOKEN};
@@ -256,7 +261,8 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "with a holder missing, GRUB still reads the root file system:\n{log}"
     );
 
-    // 5. The disk put back: the ramdisk's agent assembles every array with all members.
+    // 5. The disk put back: the ramdisk's agent assembles every array with all members, and
+    //    the resyncs the power-off froze resume and finish.
     let vm = Vm::boot(VmOptions {
         memory_mib: 384,
         disks: set.disks().to_vec(),
@@ -265,13 +271,8 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         ..VmOptions::default()
     });
     vm.wait_api(Duration::from_secs(240));
-    let logs = vm.system_logs();
-    let mdstat = logs.get("mdstat").cloned().unwrap_or_default();
-    eprintln!("qemu-raid-deploy: /proc/mdstat with the disk back:\n{mdstat}");
-    eprintln!(
-        "qemu-raid-deploy: mdadm --detail --scan:\n{}",
-        logs.get("mdadm-detail-scan").cloned().unwrap_or_default()
-    );
+    let (mdstat, scan) = wait_in_sync(&vm, Duration::from_secs(240));
+    eprintln!("qemu-raid-deploy: mdadm --detail --scan:\n{scan}");
     let arrays = parse_mdstat(&mdstat);
     let levels: Vec<&str> = arrays.iter().map(|a| a.level.as_str()).collect();
     assert_eq!(arrays.len(), 3, "root, data and esp assembled: {arrays:?}");
@@ -281,8 +282,6 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "{arrays:?}"
     );
     assert!(levels.contains(&"raid5"), "{arrays:?}");
-    // Every array has its three members again (a RAID-5 whose initial recovery the power-off
-    // interrupted resumes it: `[3/2]` with the third member recovering, not missing).
     for a in &arrays {
         assert_eq!(
             a.members.len(),
@@ -290,9 +289,50 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
             "{}: every member is back: {mdstat}",
             a.name
         );
-        assert!(a.status.starts_with("[3/"), "{}: {mdstat}", a.name);
+        assert_eq!(a.status, "[3/3]", "{}: {mdstat}", a.name);
     }
-    vm.power_off();
+    let esp = scan
+        .lines()
+        .find(|l| l.starts_with("ARRAY") && l.contains(":esp"))
+        .unwrap_or_else(|| panic!("no esp array in mdadm --detail --scan:\n{scan}"));
+    assert!(esp.contains("metadata=1.0"), "{esp}");
+    // The agent powers the ramdisk off by itself, the arrays clean.
+    assert!(
+        vm.power_off(),
+        "the re-assembled ramdisk did not power off within 60 s"
+    );
+
+    // On the host: every member of each array has its array's event count and no resync
+    // left; the ESP mirror's superblocks sit at the partitions' end (metadata 1.0).
+    let mut by_array: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    for (serial, path) in set.members() {
+        for sb in md_superblock_info(path) {
+            eprintln!("qemu-raid-deploy: {serial}: {sb:?}");
+            by_array.entry(sb.name.clone()).or_default().push(sb);
+        }
+    }
+    let names: Vec<&String> = by_array.keys().collect();
+    assert_eq!(by_array.len(), 3, "three arrays on the disks: {names:?}");
+    for (name, sbs) in &by_array {
+        assert_eq!(sbs.len(), 3, "{name}: a superblock on every disk: {sbs:?}");
+        assert!(
+            sbs.iter().all(|s| s.events == sbs[0].events
+                && s.array_uuid == sbs[0].array_uuid
+                && s.resync_offset == u64::MAX
+                && !s.recovering),
+            "{name}: members in sync: {sbs:?}"
+        );
+        let esp = name.ends_with(":esp");
+        assert!(
+            sbs.iter().all(|s| s.at_end() == esp),
+            "{name}: metadata 1.0 for the ESP only: {sbs:?}"
+        );
+    }
+    assert!(
+        by_array.keys().any(|n| n.ends_with(":root"))
+            && by_array.keys().any(|n| n.ends_with(":esp")),
+        "{names:?}"
+    );
     eprintln!("qemu-raid-deploy: done in {:.1?}", t0.elapsed());
 }
 
@@ -394,4 +434,37 @@ fn partition_image_in_a_raid1_root_boots() {
         &vars,
         "qemu-raid-deploy-part-instance",
     );
+}
+
+/// Polls the agent's /proc/mdstat until no array resyncs or recovers and every array has all
+/// its members (`[UUU]`); returns it with `mdadm --detail --scan --verbose`.
+fn wait_in_sync(vm: &Vm, limit: Duration) -> (String, String) {
+    let t = Instant::now();
+    let mut first = true;
+    loop {
+        let logs = vm.system_logs();
+        let mdstat = logs.get("mdstat").cloned().unwrap_or_default();
+        if first {
+            eprintln!("qemu-raid-deploy: /proc/mdstat with the disk back:\n{mdstat}");
+            first = false;
+        }
+        let busy = ["resync", "recovery", "DELAYED", "_"].iter().any(|w| {
+            mdstat
+                .lines()
+                .any(|l| l.contains(w) && !l.starts_with("Personalities"))
+        });
+        if !busy && parse_mdstat(&mdstat).len() == 3 {
+            eprintln!(
+                "qemu-raid-deploy: in sync after {:.1?}:\n{mdstat}",
+                t.elapsed()
+            );
+            let scan = logs.get("mdadm-detail-scan").cloned().unwrap_or_default();
+            return (mdstat, scan);
+        }
+        assert!(
+            t.elapsed() < limit,
+            "the arrays did not finish resyncing within {limit:?}:\n{mdstat}"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
 }

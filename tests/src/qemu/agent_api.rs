@@ -202,7 +202,8 @@ impl Vm {
     /// Powers the guest off through the agent (`standby.power_off`: sync, then `poweroff -f`,
     /// so the guest's caches reach the images and md marks its arrays clean) and waits for
     /// QEMU to exit; kills it after a minute. The VM (and its slot) is gone afterwards.
-    pub fn power_off(self) {
+    /// Returns whether the guest powered off by itself (false: it had to be killed).
+    pub fn power_off(self) -> bool {
         let url = format!(
             "{}/v1/commands/?wait=false&agent_token={}",
             self.agent_url(),
@@ -212,7 +213,8 @@ impl Vm {
             .post(url)
             .json(&json!({"name": "standby.power_off", "params": {}}))
             .send();
-        if self.wait_exit(Duration::from_secs(60)).is_none() {
+        let exited = self.wait_exit(Duration::from_secs(60)).is_some();
+        if !exited {
             eprintln!(
                 "qemu harness: {} did not power off; killing QEMU",
                 self.opts.name
@@ -223,5 +225,6 @@ impl Vm {
             self.opts.name,
             self.elapsed()
         );
+        exited
     }
 }
