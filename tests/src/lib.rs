@@ -9,6 +9,7 @@
 //! | [`scenario`] | Ironic + enrolled node + booted ramdisk + first heartbeat, for every Ironic-in-QEMU test and the demo |
 //! | [`disk_image`] | reading and preparing raw disk images from the host |
 //! | [`image_server`] | a plain HTTP server for instance images, reachable from the host and the guest |
+//! | [`ssacli_ids`] | the `ssacli` simulator's logical drive identifiers (WWNs), for the VM's matching disks |
 //! | [`support`] | paths, ports, locks, scratch directories, polling |
 
 pub mod agent;
@@ -17,4 +18,5 @@ pub mod image_server;
 pub mod ironic;
 pub mod qemu;
 pub mod scenario;
+pub mod ssacli_ids;
 pub mod support;

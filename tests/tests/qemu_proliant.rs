@@ -22,15 +22,35 @@
 //! every logical drive of one simulated controller gets the same WWN and the second
 //! `create` on a controller fails with "no new Unique Identifier appeared". One logical
 //! disk per controller keeps the WWNs distinct.
+//!
+//! The same scenario then deploys onto the logical drive, as Ironic's ProLiant flow does: on
+//! a Smart Array a logical drive is a SCSI disk whose WWN starts its `Unique Identifier`,
+//! so the VM has one `scsi-hd` per logical drive the simulator will create, with that WWN
+//! ([`agent_tests::ssacli_ids`]). provide (automated cleaning without erase steps) → deploy
+//! of `disk.img` (`direct`, fast track on the same ramdisk) → `active`: `write_image` follows
+//! `properties.root_device` (the root volume's WWN, which `raid.create_configuration` put
+//! there) to that disk and no other; the ramdisk powers itself off; then the deployed disk
+//! boots under OVMF and the instance prints its marker.
 
-use agent_tests::qemu::{self, Boot, Bus, Disk, FileLock, Ramdisk, VmOptions};
+use agent_tests::disk_image::{content_digest, gpt_entries};
+use agent_tests::image_server::{test_images, ImageServer};
+use agent_tests::ironic::{IronicOptions, NodeSpec};
+use agent_tests::qemu::{
+    self, Boot, Bus, Disk, DiskSet, FileLock, Firmware, Ramdisk, Vm, VmOptions,
+};
 use agent_tests::scenario::{Scenario, ScenarioOptions};
+use agent_tests::ssacli_ids::ld_wwn;
 use agent_tests::support::{repo_root, run_checked, target_dir};
 use serde_json::{json, Value};
 use std::fs;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+const MARKER: &str = "IRONIC-AGENT-TEST-INSTANCE-BOOTED";
+
+/// The slots of the fixture's controllers; each gets one logical drive (number 1).
+const SLOTS: [u64; 2] = [2, 3];
 
 /// The start-up line of a loaded ProLiant manager (`Dispatcher::manager_summary`).
 const LOADED: &str = "ProliantHardwareManager: loaded (SERVICE_PROVIDER";
@@ -63,10 +83,14 @@ fn build_hpe_ramdisk() -> Ramdisk {
     let default = qemu::ramdisk();
     let target = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    // Both static binaries (a no-op when fresh: Cargo leaves their mtimes alone).
-    timed(
-        Command::new(&cargo)
-            .current_dir(&root)
+    // The static binaries, in two invocations: the agent exactly as `ramdisk/build` builds
+    // it (a no-op after the default ramdisk), the simulator alone. One invocation for both
+    // unified their dependencies' features (the simulator's package pulls in an HTTP client),
+    // so it rebuilt the agent with other features, and the next `ramdisk/build` rebuilt it
+    // back: about two minutes each time, and the variant was then rebuilt too.
+    for (package, bin) in [("ironic-agent", None), ("agent-tests", Some("ssacli"))] {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&root)
             .env("CARGO_TARGET_DIR", &target)
             .args([
                 "build",
@@ -74,16 +98,16 @@ fn build_hpe_ramdisk() -> Ramdisk {
                 "--target",
                 "x86_64-unknown-linux-musl",
                 "-p",
-                "ironic-agent",
-                "--bin",
-                "ironic-agent",
-                "-p",
-                "agent-tests",
-                "--bin",
-                "ssacli",
-            ]),
-        "cargo build --release --target x86_64-unknown-linux-musl (ironic-agent, ssacli)",
-    );
+                package,
+            ]);
+        if let Some(bin) = bin {
+            cmd.args(["--bin", bin]);
+        }
+        timed(
+            &mut cmd,
+            &format!("cargo build --release --target x86_64-unknown-linux-musl -p {package}"),
+        );
+    }
     let musl = target.join("x86_64-unknown-linux-musl/release");
     let agent = musl.join("ironic-agent");
     let sim = musl.join("ssacli");
@@ -136,9 +160,10 @@ fn build_hpe_ramdisk() -> Ramdisk {
     qemu::ramdisk_in(&out)
 }
 
-/// Hardware RAID through Ironic on the simulated Smart Array: the variant ramdisk, HPE
-/// SMBIOS, a real Ironic (fast-track, default TLS settings), manual clean
-/// `[raid.delete_configuration, raid.create_configuration]` to `manageable`.
+/// Hardware RAID through Ironic on the simulated Smart Array, then a deploy onto the root
+/// logical drive: the variant ramdisk, HPE SMBIOS, a real Ironic (fast-track, default TLS
+/// settings), manual clean `[raid.delete_configuration, raid.create_configuration]` to
+/// `manageable`, provide, deploy to `active`, and the deployed logical drive boots.
 #[test]
 fn smart_array_raid_through_ironic_in_qemu() {
     let t0 = Instant::now();
@@ -147,24 +172,55 @@ fn smart_array_raid_through_ironic_in_qemu() {
         "qemu-proliant: ssacli variant ready after {:.1?}",
         t0.elapsed()
     );
+    let imgs = test_images();
+    let server = ImageServer::start(imgs.clone());
+    std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
+    std::env::set_var("no_proxy", "127.0.0.1,localhost");
+    // One SCSI disk per logical drive the clean creates, with its WWN: what the OS of a
+    // ProLiant sees once the Smart Array presents the drives. 64 MiB hold disk.img (16 MiB).
+    let set = DiskSet::new(
+        "proliant",
+        SLOTS
+            .iter()
+            .map(|&slot| Disk::new(Bus::Scsi, 64).wwn(ld_wwn(slot, 1)))
+            .collect(),
+    );
     // Hardware RAID (no `controller`: not software RAID).
     let target = json!({"logical_disks": [
         {"size_gb": 100, "raid_level": "1", "is_root_volume": true},
         {"size_gb": "MAX", "raid_level": "5"}
     ]});
-    let mut opts = ScenarioOptions {
+    let s = Scenario::start(ScenarioOptions {
+        ironic: IronicOptions {
+            fast_track: true,
+            // Automated cleaning without erase steps (erasure has its own tests); it would
+            // not touch the RAID either (create_configuration has priority 0).
+            erase_devices_priority: Some(0),
+            erase_devices_metadata_priority: Some(0),
+            ..IronicOptions::default()
+        },
+        node: NodeSpec::new("qemu-proliant")
+            .fields(json!({
+                "power_interface": "fake",
+                // `fake` management refuses the boot device `disk` the deploy sets.
+                "management_interface": "noop",
+                // SeaBIOS for the ramdisk (faster); no install_bootloader then: the UEFI
+                // path has its own tests, and the deployed disk boots by OVMF's
+                // removable-media path below.
+                "properties": {"capabilities": "boot_mode:bios"},
+            }))
+            .target_raid_config(target),
         vm: VmOptions {
             name: "qemu-proliant-raid".into(),
             boot: Boot::Kernel(rd),
-            disks: vec![Disk::new(Bus::Virtio, 64)],
+            disks: set.disks().to_vec(),
             smbios: VmOptions::hpe_smbios(),
+            append: vec!["ipa-image-download-connection-retries=0".into()],
             max_runtime: Duration::from_secs(900),
             ..VmOptions::default()
         },
         ..ScenarioOptions::default()
-    };
-    opts.node = opts.node.target_raid_config(target);
-    let s = Scenario::start(opts);
+    });
 
     // The manager loaded on the simulated controllers.
     let log = s.vm.serial_log();
@@ -196,14 +252,90 @@ fn smart_array_raid_through_ironic_in_qemu() {
     );
     eprintln!("node.properties: {}", n["properties"]);
     check_recorded_raid(&n);
-    // The agent ran ssacli (the simulator) for both steps.
-    let log = s.vm.serial_log();
-    assert!(
-        log.contains(LOADED),
-        "serial log lacks {LOADED:?}\n{}",
-        s.vm.serial_tail(60)
+    eprintln!("qemu-proliant: clean done after {:.1?}", t0.elapsed());
+
+    // The disk the root volume's hint names, and the other one.
+    let root_wwn = n["properties"]["root_device"]["wwn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let wwns: Vec<String> = set
+        .disks()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| format!("0x{:016x}", d.wwn_for(i).unwrap_or(0)))
+        .collect();
+    let root = wwns
+        .iter()
+        .position(|w| *w == root_wwn)
+        .unwrap_or_else(|| panic!("no VM disk has the root volume's WWN {root_wwn}: {wwns:?}"));
+    let other = 1 - root;
+    let untouched = content_digest(set.path(other));
+
+    // provide → deploy disk.img → active, on the same ramdisk (fast track).
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(300),
     );
-    eprintln!("test done in {:.1?}", t0.elapsed());
+    let sum = fs::read_to_string(imgs.join("disk.img.sha256")).unwrap();
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_source", "value": server.url("disk.img")},
+            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
+            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
+        ]),
+    );
+    s.provision_to("active", json!(null), "active", Duration::from_secs(600));
+    let log = s.vm.serial_log();
+    let written = log
+        .lines()
+        .find(|l| l.contains("verified (sha256) and written to"))
+        .unwrap_or_else(|| panic!("no write_image line\n{}", s.diagnostics(60)))
+        .to_string();
+    eprintln!("qemu-proliant: {}", written.trim());
+    let Scenario { vm, ironic, .. } = s;
+    assert!(
+        vm.wait_exit(Duration::from_secs(120)).is_some(),
+        "standby.power_off after the deploy did not power the ramdisk off\n{}",
+        vm.serial_tail(40)
+    );
+    drop(vm);
+    drop(ironic);
+
+    // On the host: disk.img's GPT (its ESP) is on the root logical drive's disk only.
+    let parts = gpt_entries(set.path(root)).unwrap_or_default();
+    assert!(
+        parts.len() == 1 && parts[0].esp,
+        "disk.img on the disk with WWN {root_wwn}: {parts:?}"
+    );
+    assert_eq!(
+        content_digest(set.path(other)),
+        untouched,
+        "the other logical drive's disk ({}) must be untouched",
+        wwns[other]
+    );
+
+    // The deployed logical drive boots under OVMF (fresh variables: the removable path).
+    let t = Instant::now();
+    let vm = Vm::boot(VmOptions {
+        boot: Boot::Disk,
+        firmware: Firmware::Ovmf { vars: None },
+        disks: vec![Disk::file(Bus::Virtio, set.path(root)).read_only()],
+        max_runtime: Duration::from_secs(300),
+        name: "qemu-proliant-instance".into(),
+        ..VmOptions::default()
+    });
+    vm.wait_for_serial(MARKER, Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("the deployed logical drive did not boot under OVMF: {e}"));
+    eprintln!(
+        "qemu-proliant: the instance booted in {:.1?}; test done in {:.1?}",
+        t.elapsed(),
+        t0.elapsed()
+    );
 }
 
 /// What Ironic recorded after the clean: both logical disks on the simulated controllers'

@@ -10,6 +10,9 @@
 //! `SSACLI_SIM_ERASE_POLLS` (default 2) is how many `show config detail` calls an erase
 //! stays "Erase In Progress".
 
+#[path = "../ssacli_ids.rs"]
+mod ids;
+
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -507,7 +510,7 @@ fn new_ld(c: &mut Value, raid: &str, size_mb: u64) -> Value {
     c["ld_counter"] = json!(count);
     let slot = c["slot"].as_u64().unwrap_or(0);
     json!({"num": count, "raid": raid, "size_mb": size_mb,
-           "wwid": format!("600508B1001C{:01X}{:03X}5EED5EED5EED5EED", slot % 16, count % 4096),
+           "wwid": ids::ld_unique_identifier(slot, count),
            "label": format!("{:08X}PDVTF0BRH5T0MO{count:04X}", slot)})
 }
 
