@@ -198,12 +198,15 @@ impl IronicClient {
         node_uuid: Option<&str>,
     ) -> Result<Value, CallError> {
         let version = self.api_version().await?.min(LOOKUP_VERSION);
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("addresses", &macs.join(","));
-        if let Some(u) = node_uuid {
-            query.append_pair("node_uuid", u);
-        }
-        let path = format!("/v1/lookup?{}", query.finish());
+        // The serializer is not Send: built and dropped before the await.
+        let path = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("addresses", &macs.join(","));
+            if let Some(u) = node_uuid {
+                query.append_pair("node_uuid", u);
+            }
+            format!("/v1/lookup?{}", query.finish())
+        };
         let (url, status, text) = self
             .call(reqwest::Method::GET, &path, Some(version), None)
             .await?;

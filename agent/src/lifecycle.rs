@@ -242,16 +242,18 @@ async fn advertise(
     })
 }
 
-/// Runs the agent with Ironic: lookup (with the node uuid inspection's reply named, if
-/// any), then the API, then heartbeats forever.
-pub async fn run_with_ironic(
-    agent: Arc<Agent>,
-    host: Host,
-    runner: Arc<dyn Runner>,
-    config: Config,
-    nofile: Option<u64>,
-    node_uuid: Option<String>,
-) -> Result<(), String> {
+/// What a lookup found: the MACs it used, the client, Ironic's answer.
+pub struct Looked {
+    macs: Vec<String>,
+    client: Arc<IronicClient>,
+    data: Value,
+}
+
+/// A lookup that started before the agent was built (it needs only the MACs).
+pub type EarlyLookup = tokio::task::JoinHandle<Result<Looked, String>>;
+
+/// Looks the node up (with the node uuid inspection's reply named, if any).
+pub async fn look_up(host: Host, config: Config, node_uuid: Option<String>) -> Result<Looked, String> {
     let macs = wait_for_macs(&host).await?;
     let client = Arc::new(IronicClient::new(&config)?);
     tracing::info!(urls = ?client.urls(), macs = %macs.join(","), node = ?node_uuid, "looking up the node in Ironic");
@@ -264,6 +266,26 @@ pub async fn run_with_ironic(
         Some(config.lookup_timeout),
     )
     .await?;
+    Ok(Looked { macs, client, data })
+}
+
+/// Runs the agent with Ironic: lookup (or the one `early` started), then the API, then
+/// heartbeats forever.
+pub async fn run_with_ironic(
+    agent: Arc<Agent>,
+    host: Host,
+    runner: Arc<dyn Runner>,
+    config: Config,
+    nofile: Option<u64>,
+    node_uuid: Option<String>,
+    early: Option<EarlyLookup>,
+) -> Result<(), String> {
+    let Looked { macs, client, data } = match early {
+        Some(task) => task
+            .await
+            .map_err(|e| format!("the lookup task failed: {e}"))??,
+        None => look_up(host.clone(), config.clone(), node_uuid).await?,
+    };
     let session = process_lookup(&agent, &data);
     let adv = advertise(&config, &host, &runner, &client, &session).await?;
 

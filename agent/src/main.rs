@@ -296,11 +296,30 @@ fn raid_plan(
 
 async fn run(inv: Invocation, config: Config) -> Result<(), String> {
     let host = Host::new(&inv.host_root);
-    tracing::info!(version = AGENT_VERSION, root = %host.root().display(), "ironic-agent starting");
+    // The guest uptime ties the log's wall-clock times to the ramdisk's boot timeline
+    // (`ramdisk/bench` parses it).
+    let uptime = host
+        .attr("/proc/uptime")
+        .and_then(|u| u.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    tracing::info!(version = AGENT_VERSION, root = %host.root().display(), %uptime, "ironic-agent starting");
     let nofile = server::raise_open_file_limit();
     let runner: Arc<dyn Runner> = Arc::new(SystemRunner::for_host(&host));
     let deploy_settings = hwmgr_generic::deploy::SharedSettings::new(config.deploy.clone());
-    let dispatcher = build_dispatcher(&host, runner.clone(), deploy_settings.clone());
+    // The lookup needs only the MACs: it runs while the hardware managers initialize (md
+    // assembly, a few hundred ms on a small VM), unless inspection (before lookup, as in
+    // IPA) or an initialization delay must come first. Heartbeats still start only once
+    // the managers are ready and the API listens.
+    let early = (!config.api_urls.is_empty()
+        && inspection::callback_url(&config).is_none()
+        && config.hardware_initialization_delay.is_zero())
+    .then(|| tokio::spawn(lifecycle::look_up(host.clone(), config.clone(), None)));
+    let dispatcher = {
+        let (host, runner, settings) = (host.clone(), runner.clone(), deploy_settings.clone());
+        tokio::task::spawn_blocking(move || build_dispatcher(&host, runner, settings))
+            .await
+            .map_err(|e| format!("initializing the hardware managers failed: {e}"))?
+    };
     for line in dispatcher.manager_summary() {
         tracing::info!("hardware manager {line}");
     }
@@ -325,7 +344,7 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
         tracing::warn!("no ipa-api-url given: not looking up or heartbeating; serving the API with the token given (if any)");
         return serve_standalone(agent, &config, nofile).await;
     }
-    lifecycle::run_with_ironic(agent, host, runner, config, nofile, node_uuid).await
+    lifecycle::run_with_ironic(agent, host, runner, config, nofile, node_uuid, early).await
 }
 
 async fn serve_standalone(
