@@ -253,7 +253,11 @@ pub struct Looked {
 pub type EarlyLookup = tokio::task::JoinHandle<Result<Looked, String>>;
 
 /// Looks the node up (with the node uuid inspection's reply named, if any).
-pub async fn look_up(host: Host, config: Config, node_uuid: Option<String>) -> Result<Looked, String> {
+pub async fn look_up(
+    host: Host,
+    config: Config,
+    node_uuid: Option<String>,
+) -> Result<Looked, String> {
     let macs = wait_for_macs(&host).await?;
     let client = Arc::new(IronicClient::new(&config)?);
     tracing::info!(urls = ?client.urls(), macs = %macs.join(","), node = ?node_uuid, "looking up the node in Ironic");

@@ -200,7 +200,10 @@ fn timeline(lines: &[Line]) -> Timeline {
         ("ironic-agent-init: network interface", "first NIC appears"),
         ("ironic-agent-init: network up at uptime", "DHCP lease"),
         ("ironic-agent-init: loaded ", "drivers loaded"),
-        ("ironic-agent-init: starting ironic-agent (run 1)", "agent started"),
+        (
+            "ironic-agent-init: starting ironic-agent (run 1)",
+            "agent started",
+        ),
     ];
     let agent = [
         ("ironic-agent starting", "agent running"),
@@ -242,6 +245,32 @@ struct Run {
     hwm_kib: Option<u64>,
     timeline: Timeline,
     raid_config: Value,
+    /// (step, seconds in the agent) of the clean, from its log.
+    steps: Vec<(String, f64)>,
+}
+
+/// How long each clean step ran in the agent: "executing clean step step=NAME" to the next
+/// "command succeeded" (wall-clock times of its log).
+fn step_times(lines: &[Line]) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, f64)> = None;
+    for l in lines {
+        let Some(w) = wall_secs(&l.text) else {
+            continue;
+        };
+        if let Some(rest) = l.text.split("executing clean step step=").nth(1) {
+            let name = rest.split_whitespace().next().unwrap_or("?").to_string();
+            open = Some((name, w));
+        } else if l
+            .text
+            .contains("command succeeded command=clean.execute_clean_step")
+        {
+            if let Some((name, t0)) = open.take() {
+                out.push((name, w - t0));
+            }
+        }
+    }
+    out
 }
 
 fn steps() -> Value {
@@ -326,7 +355,13 @@ fn clean_run(ironic: &Ironic, kernel: &Ramdisk, label: &'static str, n: usize, m
             .iter()
             .filter(|l| l.host > done && l.text.contains("VmHWM: "))
             .find_map(|l| {
-                l.text.split("VmHWM: ").nth(1)?.split_whitespace().next()?.parse().ok()
+                l.text
+                    .split("VmHWM: ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
             });
         sleep(Duration::from_millis(100));
     }
@@ -341,6 +376,7 @@ fn clean_run(ironic: &Ironic, kernel: &Ramdisk, label: &'static str, n: usize, m
         hwm_kib: hwm,
         timeline: timeline(&tail.lines),
         raid_config: node["raid_config"].clone(),
+        steps: step_times(&tail.lines),
     }
 }
 
@@ -348,7 +384,13 @@ fn clean_run(ironic: &Ironic, kernel: &Ramdisk, label: &'static str, n: usize, m
 fn heartbeats_with(ironic: &Ironic, kernel: &Ramdisk, mem: u32, n: usize) -> Result<f64, String> {
     let mac = format!("52:54:00:be:02:{n:02x}");
     node_in_clean_wait(ironic, &format!("bench-ram-{n}"), &mac);
-    let vm = Vm::boot(vm_options(&format!("bench-ram-{mem}"), kernel, mem, &mac, ironic));
+    let vm = Vm::boot(vm_options(
+        &format!("bench-ram-{mem}"),
+        kernel,
+        mem,
+        &mac,
+        ironic,
+    ));
     let mut tail = Tail {
         pos: 0,
         lines: Vec::new(),
@@ -357,10 +399,14 @@ fn heartbeats_with(ironic: &Ironic, kernel: &Ramdisk, mem: u32, n: usize) -> Res
         return Ok(t);
     }
     let log = vm.serial_log();
-    let why = ["Kernel panic", "Out of memory", "Initramfs unpacking failed"]
-        .iter()
-        .find_map(|p| log.lines().find(|l| l.contains(p)))
-        .unwrap_or("no heartbeat within 120 s");
+    let why = [
+        "Kernel panic",
+        "Out of memory",
+        "Initramfs unpacking failed",
+    ]
+    .iter()
+    .find_map(|p| log.lines().find(|l| l.contains(p)))
+    .unwrap_or("no heartbeat within 120 s");
     Err(why.trim().to_string())
 }
 
@@ -388,7 +434,9 @@ fn min_ram(ironic: &Ironic, kernel: &Ramdisk, hi: u32) -> (u32, Vec<String>) {
 }
 
 fn file_mib(p: &Path) -> f64 {
-    std::fs::metadata(p).map(|m| m.len() as f64 / MIB).unwrap_or(0.0)
+    std::fs::metadata(p)
+        .map(|m| m.len() as f64 / MIB)
+        .unwrap_or(0.0)
 }
 
 /// Size of the zstd initramfs once unpacked.
@@ -423,15 +471,31 @@ fn secs(v: Option<f64>) -> String {
 const PHASES: &[(&str, &str, &str)] = &[
     ("QEMU, firmware, kernel load", "qemu", "kernel"),
     ("kernel init", "kernel", "initramfs unpack starts"),
-    ("initramfs unpack", "initramfs unpack starts", "initramfs unpacked"),
-    ("kernel init, to /init", "initramfs unpacked", "/init starts"),
+    (
+        "initramfs unpack",
+        "initramfs unpack starts",
+        "initramfs unpacked",
+    ),
+    (
+        "kernel init, to /init",
+        "initramfs unpacked",
+        "/init starts",
+    ),
     ("/init: NIC driver", "/init starts", "first NIC appears"),
     ("DHCP", "first NIC appears", "DHCP lease"),
-    ("/init: all drivers (in parallel)", "/init starts", "drivers loaded"),
+    (
+        "/init: all drivers (in parallel)",
+        "/init starts",
+        "drivers loaded",
+    ),
     ("/init: to agent start", "DHCP lease", "agent started"),
     ("agent: exec to running", "agent started", "agent running"),
     ("agent: lookup", "agent running", "lookup succeeded"),
-    ("agent: auto-TLS certificate", "lookup succeeded", "TLS certificate made"),
+    (
+        "agent: auto-TLS certificate",
+        "lookup succeeded",
+        "TLS certificate made",
+    ),
     ("agent: API up", "TLS certificate made", "API listening"),
     ("agent: first heartbeat", "API listening", "first heartbeat"),
 ];
@@ -454,7 +518,7 @@ fn breakdown(t: &Timeline) -> Vec<(&'static str, f64, f64)> {
 
 /// Writes the boot timeline as a PNG with gnuplot (Debian `gnuplot-nox`, installed when
 /// missing).
-fn plot(t: &Timeline, title: &str, png: &Path) -> Result<(), String> {
+fn plot(r: &Run, title: &str, png: &Path) -> Result<(), String> {
     let have = |c: &str| {
         Command::new("sh")
             .args(["-c", &format!("command -v {c}")])
@@ -466,14 +530,27 @@ fn plot(t: &Timeline, title: &str, png: &Path) -> Result<(), String> {
         eprintln!("bench: installing gnuplot-nox for the plot");
         let ok = Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "gnuplot-nox"])
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "gnuplot-nox",
+            ])
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
             return Err("apt-get install gnuplot-nox failed".into());
         }
     }
-    let phases = breakdown(t);
+    let mut phases = breakdown(&r.timeline);
+    if let Some(c) = r.clean {
+        phases.push((
+            "3-step RAID clean",
+            r.first_heartbeat,
+            r.first_heartbeat + c,
+        ));
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = dir.path().join("phases.dat");
     let mut text = String::new();
@@ -483,6 +560,7 @@ fn plot(t: &Timeline, title: &str, png: &Path) -> Result<(), String> {
     }
     std::fs::write(&data, text).map_err(|e| e.to_string())?;
     let end = phases.iter().map(|p| p.2).fold(0.0, f64::max);
+    let script_path = dir.path().join("timeline.gp");
     let script = format!(
         "set terminal pngcairo size 1000,{h} font 'DejaVu Sans,10'\n\
          set output '{png}'\n\
@@ -501,9 +579,9 @@ fn plot(t: &Timeline, title: &str, png: &Path) -> Result<(), String> {
         ymax = phases.len() as f64 + 0.7,
         data = data.display(),
     );
+    std::fs::write(&script_path, script).map_err(|e| e.to_string())?;
     let st = Command::new("gnuplot")
-        .arg("-e")
-        .arg(&script)
+        .arg(&script_path)
         .status()
         .map_err(|e| e.to_string())?;
     if !st.success() {
@@ -570,12 +648,15 @@ fn main() {
     };
 
     let of = |k: &str| -> Vec<&Run> { runs.iter().filter(|r| r.kernel == k).collect() };
-    let med = |rs: &[&Run], f: &dyn Fn(&Run) -> Option<f64>| median(rs.iter().filter_map(|r| f(r)).collect());
+    let med = |rs: &[&Run], f: &dyn Fn(&Run) -> Option<f64>| {
+        median(rs.iter().filter_map(|r| f(r)).collect())
+    };
     let bzr = of(BZIMAGE);
     let pvh = of(PVH);
     let hb_bz = med(&bzr, &|r| Some(r.first_heartbeat));
     let hb_pvh = med(&pvh, &|r| Some(r.first_heartbeat));
-    let init_to_hb = |r: &Run| Some(r.timeline.at("first heartbeat")? - r.timeline.at("/init starts")?);
+    // Host times: the agent's own marks need its uptime (an older agent has none).
+    let init_to_hb = |r: &Run| Some(r.first_heartbeat - host_at(&r.timeline, "/init starts")?);
     let i2h_bz = med(&bzr, &init_to_hb);
     let i2h_pvh = med(&pvh, &init_to_hb);
     let clean = med(&runs.iter().collect::<Vec<_>>(), &|r| r.clean);
@@ -600,9 +681,7 @@ fn main() {
         f("ramdisk_mib").map_or("?".into(), |v| format!("{v:.1}")),
         goal(Some(ramdisk), GOAL_RAMDISK_MIB).replace("≤ 20", "≤ 20 MiB")
     );
-    println!(
-        "| (uncompressed: vmlinux + cpio) | {vmlinux_mib:.1} + {unpacked:.1} MiB | | |"
-    );
+    println!("| (uncompressed: vmlinux + cpio) | {vmlinux_mib:.1} + {unpacked:.1} MiB | | |");
     println!(
         "| smallest RAM that boots and heartbeats (16 MiB steps, bzImage) | {} | {} MiB | |",
         min_ram.map_or("not measured".into(), |m| format!("{m} MiB")),
@@ -622,7 +701,11 @@ fn main() {
         "| /init → first heartbeat | {} (PVH: {}) | {} ¹ | {} |",
         secs(i2h_bz),
         secs(i2h_pvh),
-        secs(f("qemu_to_first_heartbeat_s").zip(f("qemu_to_init_s")).map(|(a, b)| a - b)),
+        secs(
+            f("qemu_to_first_heartbeat_s")
+                .zip(f("qemu_to_init_s"))
+                .map(|(a, b)| a - b)
+        ),
         goal(i2h_bz, GOAL_INIT_TO_HB).replace("≤ 1", "≤ 1 s")
     );
     println!(
@@ -666,6 +749,18 @@ fn main() {
                 r.first_heartbeat,
                 r.first_heartbeat + c
             );
+            let in_agent: f64 = r.steps.iter().map(|s| s.1).sum();
+            let each: Vec<String> = r
+                .steps
+                .iter()
+                .map(|(n, t)| format!("{n} {t:.2} s"))
+                .collect();
+            println!(
+                "\nClean steps in the agent: {} (sum {in_agent:.2} s; the rest, {:.2} s, is the \
+                 conductor's hand-offs and its end of cleaning)",
+                each.join(", "),
+                c - in_agent
+            );
         }
     }
     if let (Some(png), Some(r)) = (&a.plot, bzr.first().or(pvh.first())) {
@@ -673,7 +768,7 @@ fn main() {
             "ironic-agent ramdisk boot, QEMU {accel} 1 vCPU, {}, -m {}: first heartbeat at {:.1} s",
             r.kernel, a.mem, r.first_heartbeat
         );
-        match plot(&r.timeline, &title, png) {
+        match plot(r, &title, png) {
             Ok(()) => println!("\nplot: {}", png.display()),
             Err(e) => eprintln!("bench: no plot: {e}"),
         }
