@@ -121,8 +121,9 @@ pub fn append_fstab(root: &Path, esp_uuid: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// The partition of `disk` whose file system UUID or partition GUID is `uuid`.
-fn find_partition(m: &Machine, disk: &str, uuid: &str) -> Result<String> {
+/// The partition of `disk` whose file system UUID or partition GUID is `uuid`, and the type
+/// of its file system as blkid names it.
+fn find_partition(m: &Machine, disk: &str, uuid: &str) -> Result<(String, Option<String>)> {
     for (_, part) in super::configdrive::partitions_of(m, disk) {
         let Ok(out) = m.run(&blkid::probe(&DevPath::new(&part)?)) else {
             continue;
@@ -131,7 +132,8 @@ fn find_partition(m: &Machine, disk: &str, uuid: &str) -> Result<String> {
             .iter()
             .any(|k| blkid::value(&out.stdout, k).is_some_and(|v| v.eq_ignore_ascii_case(uuid)));
         if hit {
-            return Ok(part);
+            let fstype = blkid::value(&out.stdout, "TYPE").map(str::to_string);
+            return Ok((part, fstype));
         }
     }
     Err(AgentError::new(
@@ -188,7 +190,7 @@ pub fn install(m: &Machine, disk: &str, root_uuid: &str, esp_uuid: Option<&str>)
 /// Copies the image's `/boot/efi/EFI` onto the ESP `write_image` made on `disk` and adds the
 /// ESP to the image's `/etc/fstab`; false when the image has no such tree.
 pub fn copy(m: &Machine, disk: &str, root_uuid: &str, esp_uuid: Option<&str>) -> Result<bool> {
-    let root = find_partition(m, disk, root_uuid)?;
+    let (root, fstype) = find_partition(m, disk, root_uuid)?;
     let (_, esp) = super::bootloader::find_esp(m, disk, esp_uuid)?;
     let esp_dev = DevPath::new(&esp)?;
     let root_dev = DevPath::new(&root)?;
@@ -196,7 +198,7 @@ pub fn copy(m: &Machine, disk: &str, root_uuid: &str, esp_uuid: Option<&str>) ->
     with_mount(
         m,
         disk,
-        mount::untrusted(&root_dev, ROOT_MOUNT),
+        mount::untrusted(&root_dev, fstype.as_deref(), ROOT_MOUNT),
         ROOT_MOUNT,
         |root_dir| {
             let Some(tree) = efi_tree(root_dir) else {

@@ -65,10 +65,22 @@ pub mod mount {
     /// The root file system of a partition image, writable (its `/etc/fstab` gets the ESP)
     /// but with nothing on it executable, no device nodes and no set-uid: the agent only
     /// reads files from it and appends one line; the image's code never runs in the ramdisk.
-    /// The type is probed (ext4, xfs, vfat...), as IPA's `mount` does.
-    pub fn untrusted(dev: &DevPath, dir: &'static str) -> ToolCmd {
-        ToolCmd::new(Program::Mount)
-            .texts(["-o", "nosuid,nodev,noexec"])
+    /// `fstype` is blkid's `TYPE` of the partition: naming it makes the kernel load the file
+    /// system's module on demand (the ramdisk loads ext4 & co. only when asked; a probing
+    /// `mount` tries only the types already loaded). A type that is not a plain name, or
+    /// none, leaves it to `mount` to probe, as IPA's `mount` does.
+    pub fn untrusted(dev: &DevPath, fstype: Option<&str>, dir: &'static str) -> ToolCmd {
+        let plain = |t: &&str| {
+            !t.is_empty()
+                && t.len() <= 16
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        let mut cmd = ToolCmd::new(Program::Mount);
+        if let Some(t) = fstype.filter(plain) {
+            cmd = cmd.texts(["-t", t]);
+        }
+        cmd.texts(["-o", "nosuid,nodev,noexec"])
             .device(dev)
             .dir(dir)
     }
@@ -116,7 +128,9 @@ mod tests {
             mount::efivarfs("/sys/firmware/efi/efivars"),
             umount::dir("/run/esp"),
             mount::vfat(&vda.partition(1), "/run/esp"),
-            mount::untrusted(&vda.partition(2), "/run/root"),
+            mount::untrusted(&vda.partition(2), Some("ext4"), "/run/root"),
+            mount::untrusted(&vda.partition(2), Some("ext4 -o exec"), "/run/root"),
+            mount::untrusted(&vda.partition(2), None, "/run/root"),
         ]
         .iter()
         .map(|c| c.resolve(&host).argv().join(" "))
@@ -130,6 +144,8 @@ mod tests {
                 "mount -t efivarfs efivarfs /fake/sys/firmware/efi/efivars",
                 "umount /fake/run/esp",
                 "mount -t vfat /fake/dev/vda1 /fake/run/esp",
+                "mount -t ext4 -o nosuid,nodev,noexec /fake/dev/vda2 /fake/run/root",
+                "mount -o nosuid,nodev,noexec /fake/dev/vda2 /fake/run/root",
                 "mount -o nosuid,nodev,noexec /fake/dev/vda2 /fake/run/root",
             ]
         );

@@ -400,7 +400,7 @@ fn install_bootloader_copies_the_images_efi_assets_and_registers_them() {
             .position(|l| l == s)
             .unwrap_or_else(|| panic!("{s:?} not run: {lines:#?}"))
     };
-    let root_mount = pos("mount -o nosuid,nodev,noexec /dev/vda2 /run/ironic-agent/root");
+    let root_mount = pos("mount -t ext4 -o nosuid,nodev,noexec /dev/vda2 /run/ironic-agent/root");
     let esp_rw = pos("mount -t vfat /dev/vda1 /run/ironic-agent/esp");
     let create = pos("efibootmgr -v -c -d /dev/vda -p 1 -w -L ironic1 -l \\EFI\\BOOT\\BOOTX64.EFI");
     let root_umount = pos("umount /run/ironic-agent/root");
