@@ -92,6 +92,39 @@ fn reads_root_through_md(log: &str) -> bool {
     found && log.contains(ROOT_READ)
 }
 
+/// The real Ironic (fast track, automated cleaning off: it would erase the arrays, as IPA's
+/// does; operators with software RAID turn it off or re-create the RAID in it) and the deploy
+/// ramdisk under OVMF on `set`, for a UEFI node with `raid` as its target RAID config.
+fn uefi_raid_scenario(name: &str, set: &DiskSet, vars: &Path, raid: serde_json::Value) -> Scenario {
+    Scenario::start(ScenarioOptions {
+        ironic: IronicOptions {
+            fast_track: true,
+            automated_clean: false,
+            ..IronicOptions::default()
+        },
+        node: NodeSpec::new(name)
+            .fields(json!({
+                "power_interface": "fake",
+                // `fake` management refuses the boot device `disk` the deploy sets.
+                "management_interface": "noop",
+                "properties": {"capabilities": "boot_mode:uefi"},
+            }))
+            .target_raid_config(raid),
+        vm: VmOptions {
+            firmware: Firmware::Ovmf {
+                vars: Some(vars.to_path_buf()),
+            },
+            memory_mib: 384,
+            disks: set.disks().to_vec(),
+            append: vec!["ipa-image-download-connection-retries=0".into()],
+            max_runtime: Duration::from_secs(1500),
+            name: name.into(),
+            ..VmOptions::default()
+        },
+        ..ScenarioOptions::default()
+    })
+}
+
 #[test]
 fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
     let t0 = Instant::now();
@@ -113,35 +146,7 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
          "volume_name": "root", "is_root_volume": true},
         {"size_gb": "MAX", "raid_level": "5", "controller": "software", "volume_name": "data"},
     ]});
-    let s = Scenario::start(ScenarioOptions {
-        ironic: IronicOptions {
-            fast_track: true,
-            // Automated cleaning erases every disk, arrays included (IPA too); operators
-            // with software RAID turn it off or re-create the RAID in it.
-            automated_clean: false,
-            ..IronicOptions::default()
-        },
-        node: NodeSpec::new("qemu-raid-deploy")
-            .fields(json!({
-                "power_interface": "fake",
-                // `fake` management refuses the boot device `disk` the deploy sets.
-                "management_interface": "noop",
-                "properties": {"capabilities": "boot_mode:uefi"},
-            }))
-            .target_raid_config(raid),
-        vm: VmOptions {
-            firmware: Firmware::Ovmf {
-                vars: Some(vars.clone()),
-            },
-            memory_mib: 384,
-            disks: set.disks().to_vec(),
-            append: vec!["ipa-image-download-connection-retries=0".into()],
-            max_runtime: Duration::from_secs(1500),
-            name: "qemu-raid-deploy".into(),
-            ..VmOptions::default()
-        },
-        ..ScenarioOptions::default()
-    });
+    let s = uefi_raid_scenario("qemu-raid-deploy", &set, &vars, raid);
 
     // 1. Manual clean builds the RAID, provide, deploy.
     let n = s.clean(
@@ -354,32 +359,7 @@ fn partition_image_in_a_raid1_root_boots() {
         {"size_gb": "MAX", "raid_level": "1", "controller": "software",
          "volume_name": "root", "is_root_volume": true},
     ]});
-    let s = Scenario::start(ScenarioOptions {
-        ironic: IronicOptions {
-            fast_track: true,
-            automated_clean: false,
-            ..IronicOptions::default()
-        },
-        node: NodeSpec::new("qemu-raid-deploy-part")
-            .fields(json!({
-                "power_interface": "fake",
-                "management_interface": "noop",
-                "properties": {"capabilities": "boot_mode:uefi"},
-            }))
-            .target_raid_config(raid),
-        vm: VmOptions {
-            firmware: Firmware::Ovmf {
-                vars: Some(vars.clone()),
-            },
-            memory_mib: 384,
-            disks: set.disks().to_vec(),
-            append: vec!["ipa-image-download-connection-retries=0".into()],
-            max_runtime: Duration::from_secs(1500),
-            name: "qemu-raid-deploy-part".into(),
-            ..VmOptions::default()
-        },
-        ..ScenarioOptions::default()
-    });
+    let s = uefi_raid_scenario("qemu-raid-deploy-part", &set, &vars, raid);
     s.clean(
         json!([
             {"interface": "raid", "step": "delete_configuration"},
