@@ -31,8 +31,7 @@
 //! Measured: ~2 minutes under TCG (clean 19 s, deploy 22 s, instance boots 5-9 s each, the
 //! re-assembled arrays in sync 11 s after the agent's API is up).
 //!
-//! `partition_image_in_a_raid1_root_boots` (ignored: 130 s more than the suite can afford
-//! now; run it with `--run-ignored ignored-only`; passed 2026-12-01): a partition image (`image_type:
+//! `partition_image_in_a_raid1_root_boots` (~2 minutes): a partition image (`image_type:
 //! partition`, `root_gb` 1) deployed into a RAID-1 root over two disks: its layout goes
 //! inside the array with a 549 MiB ESP, `install_bootloader` fills that ESP from the image's
 //! `/boot/efi/EFI`, mirrors it onto both holders and registers both; the disks boot under
@@ -342,7 +341,6 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
 }
 
 #[test]
-#[ignore = "130 s; run with --run-ignored ignored-only"]
 fn partition_image_in_a_raid1_root_boots() {
     let imgs = test_images();
     let server = ImageServer::start(imgs.clone());
