@@ -36,24 +36,13 @@ fn part_bed(settings: DeploySettings) -> Bed {
             .set_len(size * mib)
             .unwrap();
     }
-    let root = dir.path().to_path_buf();
-    let runner = Arc::new(RecordingRunner::new());
-    let r = |p: &str| root.join(p).to_string_lossy().into_owned();
-    runner.on(
-        &["blkid", "-p", "-o", "export", &r("dev/vda3")],
-        &format!("UUID={ROOT_UUID}\nTYPE=ext4\nPART_ENTRY_UUID=0b3f\n"),
-    );
-    runner.on(
-        &["blkid", "-p", "-o", "export", &r("dev/vda1")],
-        &format!("UUID={ESP_UUID}\nTYPE=vfat\n"),
-    );
-    let m = Machine::new(Host::new(&root), runner.clone());
-    Bed {
-        _dir: dir,
-        root,
-        runner,
-        deployer: Deployer::new(m, SharedSettings::new(settings)),
-    }
+    bed_with_blkid(
+        dir,
+        settings,
+        "dev/vda3",
+        "PART_ENTRY_UUID=0b3f\n",
+        "dev/vda1",
+    )
 }
 
 /// A "file system image" of 3 MiB.
@@ -278,15 +267,27 @@ fn raid_bed() -> Bed {
             .set_len(size)
             .unwrap();
     }
+    bed_with_blkid(dir, settings(), "dev/md127p2", "", "dev/md127p1")
+}
+
+/// A bed on the machine in `dir` whose blkid knows the image's root (ext4, with `root_extra`
+/// lines) and the fresh ESP by their UUIDs.
+fn bed_with_blkid(
+    dir: tempfile::TempDir,
+    settings: DeploySettings,
+    root_part: &str,
+    root_extra: &str,
+    esp_part: &str,
+) -> Bed {
     let root = dir.path().to_path_buf();
     let runner = Arc::new(RecordingRunner::new());
     let r = |p: &str| root.join(p).to_string_lossy().into_owned();
     runner.on(
-        &["blkid", "-p", "-o", "export", &r("dev/md127p2")],
-        &format!("UUID={ROOT_UUID}\nTYPE=ext4\n"),
+        &["blkid", "-p", "-o", "export", &r(root_part)],
+        &format!("UUID={ROOT_UUID}\nTYPE=ext4\n{root_extra}"),
     );
     runner.on(
-        &["blkid", "-p", "-o", "export", &r("dev/md127p1")],
+        &["blkid", "-p", "-o", "export", &r(esp_part)],
         &format!("UUID={ESP_UUID}\nTYPE=vfat\n"),
     );
     let m = Machine::new(Host::new(&root), runner.clone());
@@ -294,7 +295,7 @@ fn raid_bed() -> Bed {
         _dir: dir,
         root,
         runner,
-        deployer: Deployer::new(m, SharedSettings::new(settings())),
+        deployer: Deployer::new(m, SharedSettings::new(settings)),
     }
 }
 
