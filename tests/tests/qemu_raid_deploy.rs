@@ -31,8 +31,9 @@
 //! Measured: ~2 minutes under TCG (clean 19 s, deploy 22 s, instance boots 5-9 s each, the
 //! re-assembled arrays in sync 11 s after the agent's API is up).
 //!
-//! `partition_image_in_a_raid1_root_boots` (~2 minutes): a partition image (`image_type:
-//! partition`, `root_gb` 1) deployed into a RAID-1 root over two disks: its layout goes
+//! `partition_image_in_a_raid1_root_boots` (~2 minutes): `raid.apply_configuration` as a
+//! deploy step rebuilds the RAID-1 root in front of `write_image`, then a partition image
+//! (`image_type: partition`, `root_gb` 1) deployed into a RAID-1 root over two disks: its layout goes
 //! inside the array with a 549 MiB ESP, `install_bootloader` fills that ESP from the image's
 //! `/boot/efi/EFI`, mirrors it onto both holders and registers both; the disks boot under
 //! OVMF.
@@ -357,7 +358,7 @@ fn partition_image_in_a_raid1_root_boots() {
         {"size_gb": "MAX", "raid_level": "1", "controller": "software",
          "volume_name": "root", "is_root_volume": true},
     ]});
-    let s = uefi_raid_scenario("qemu-raid-deploy-part", &set, &vars, raid);
+    let s = uefi_raid_scenario("qemu-raid-deploy-part", &set, &vars, raid.clone());
     s.clean(
         json!([
             {"interface": "raid", "step": "delete_configuration"},
@@ -384,8 +385,27 @@ fn partition_image_in_a_raid1_root_boots() {
             {"op": "add", "path": "/instance_info/root_gb", "value": 1},
         ]),
     );
-    s.provision_to("active", json!(null), "active", Duration::from_secs(900));
+    // `raid.apply_configuration` as a deploy step in front of `write_image` (deploy
+    // templates, Metal3): the arrays are rebuilt at deploy time with the same UEFI layout
+    // (the holders' ESP slot left free), and the image goes into the new root.
+    let creates_before =
+        s.vm.serial_log()
+            .matches("mdadm --create /dev/md/root")
+            .count();
+    s.provision_to(
+        "active",
+        json!({"deploy_steps": [{"interface": "raid", "step": "apply_configuration",
+                                 "args": {"raid_config": raid, "delete_existing": true},
+                                 "priority": 90}]}),
+        "active",
+        Duration::from_secs(900),
+    );
     let log = s.vm.serial_log();
+    assert!(
+        log.matches("mdadm --create /dev/md/root").count() > creates_before,
+        "the deploy step did not rebuild the root array:\n{}",
+        s.diagnostics(80)
+    );
     for part in [
         "Using the software RAID root volume",
         "unit MiB mklabel gpt mkpart primary fat32 1 550",
