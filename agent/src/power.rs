@@ -1,8 +1,8 @@
 //! `standby.power_off` and `standby.run_image` (`ironic_python_agent/extensions/standby.py:
 //! _run_shutdown_command`): sync, then `poweroff -f` / `reboot -f`, and the kernel's magic
-//! SysRq (`o` / `b`) when that fails. md arrays' resyncs are frozen first
-//! ([`hwmgr_generic::raid::quiesce`]): the ramdisk's kernel does not finish `poweroff -f`
-//! while a RAID-5 resyncs. A service the agent owns (it holds the machine's
+//! SysRq (`o` / `b`) when that fails. Every manager's `prepare_power_off` runs first (the
+//! generic manager freezes md resyncs: the ramdisk's kernel does not finish `poweroff -f`
+//! while a RAID-5 resyncs, `hwmgr_generic::raid::quiesce`). A service the agent owns (it holds the machine's
 //! runner), so the API and the command registry never hold a runner themselves. On a fake
 //! host root (tests) nothing happens: the machine the test runs on must never go down
 //! because a test said so.
@@ -12,7 +12,6 @@ use crate::errors::{AgentClass, IpaError};
 use hwmgr::{Cmd, ErrorKind, Host, Runner, StepCall};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct PowerSwitch {
     host: Host,
@@ -74,7 +73,9 @@ impl PowerSwitch {
             tracing::warn!(root = %self.host.root().display(), "{program} requested on a fake host root: not doing it");
             return Ok(Value::Null);
         }
-        freeze_md_sync(&self.host);
+        // Managers settle what would keep the kernel from powering off (the generic one
+        // freezes md resyncs: `hwmgr_generic::raid::quiesce`).
+        let _ = dispatcher.dispatch_to_all("prepare_power_off", &StepCall::default());
         tracing::warn!("{program}");
         match self.runner.run(&Cmd::new(program).arg("-f")) {
             Ok(_) => Ok(Value::Null),
@@ -90,36 +91,5 @@ impl PowerSwitch {
                     })
             }
         }
-    }
-}
-
-/// Freezes every md array's resync before the power goes (see
-/// [`hwmgr_generic::raid::quiesce`]). In a thread with a bound: a sysfs write the kernel never
-/// answers must not keep the machine from powering off.
-fn freeze_md_sync(host: &Host) {
-    const LIMIT: Duration = Duration::from_secs(20);
-    let host = host.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(hwmgr_generic::raid::quiesce::freeze_sync(&host, LIMIT));
-    });
-    match rx.recv_timeout(LIMIT + Duration::from_secs(5)) {
-        Ok(f) if f.arrays.is_empty() => {}
-        Ok(f) => {
-            let before: Vec<String> = f.arrays.iter().map(|(a, s)| format!("{a} ({s})")).collect();
-            tracing::info!(
-                "froze the sync of the md arrays before powering off: {}",
-                before.join(", ")
-            );
-            if !f.not_frozen.is_empty() {
-                tracing::warn!(
-                    "md arrays not frozen: {:?}; the power-off may hang",
-                    f.not_frozen
-                );
-            }
-        }
-        Err(_) => tracing::warn!(
-            "freezing the md arrays' sync did not finish within {LIMIT:?}; powering off anyway"
-        ),
     }
 }

@@ -190,6 +190,11 @@ impl HardwareManager for GenericHardwareManager {
             "get_partition_uuids" => Some(Ok(self.deploy.get_partition_uuids())),
             "install_bootloader" => Some(self.deploy.install_bootloader(call)),
             "full_sync" => Some(self.full_sync()),
+            // Not a step: `agent/src/power.rs` before `poweroff -f` / `reboot -f`.
+            "prepare_power_off" => {
+                crate::raid::quiesce::freeze_before_power_off(&self.machine.host);
+                Some(Ok(Value::Null))
+            }
             // Not a step: `ironic-agent raid plan` (plans, runs nothing).
             "plan_raid_configuration" => Some(plan_raid_configuration(&self.machine, call)),
             "list_hardware_info" => Some(Ok(crate::inventory::hardware_inventory(
@@ -321,6 +326,27 @@ mod tests {
     fn manager(r: &RecordingRunner) -> GenericHardwareManager {
         let host = hwmgr::Host::new("/nonexistent-fake-root");
         GenericHardwareManager::new(Machine::new(host, Arc::new(r.clone())))
+    }
+
+    /// What `standby.power_off` asks every manager before `poweroff -f`.
+    #[test]
+    fn prepare_power_off_freezes_every_md_resync_and_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("sys/block/md127/md");
+        std::fs::create_dir_all(&md).unwrap();
+        std::fs::write(md.join("sync_action"), "resync\n").unwrap();
+        let r = RecordingRunner::new();
+        let m = GenericHardwareManager::new(Machine::new(
+            hwmgr::Host::new(dir.path()),
+            Arc::new(r.clone()),
+        ));
+        let done = m.execute("prepare_power_off", &StepCall::default());
+        assert!(matches!(done, Some(Ok(Value::Null))), "{done:?}");
+        assert_eq!(
+            std::fs::read_to_string(md.join("sync_action")).unwrap(),
+            "frozen"
+        );
+        assert!(r.calls().is_empty());
     }
 
     #[test]

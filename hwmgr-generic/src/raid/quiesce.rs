@@ -75,6 +75,36 @@ pub fn freeze_sync(host: &Host, limit: Duration) -> Frozen {
     }
 }
 
+/// [`freeze_sync`] for the power-off path, logged: in a thread with a bound, because a sysfs
+/// write the kernel never answers must not keep the machine from powering off.
+pub fn freeze_before_power_off(host: &Host) {
+    const LIMIT: Duration = Duration::from_secs(20);
+    let host = host.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(freeze_sync(&host, LIMIT));
+    });
+    match rx.recv_timeout(LIMIT + Duration::from_secs(5)) {
+        Ok(f) if f.arrays.is_empty() => {}
+        Ok(f) => {
+            let before: Vec<String> = f.arrays.iter().map(|(a, s)| format!("{a} ({s})")).collect();
+            tracing::info!(
+                "froze the sync of the md arrays before powering off: {}",
+                before.join(", ")
+            );
+            if !f.not_frozen.is_empty() {
+                tracing::warn!(
+                    "md arrays not frozen: {:?}; the power-off may hang",
+                    f.not_frozen
+                );
+            }
+        }
+        Err(_) => tracing::warn!(
+            "freezing the md arrays' sync did not finish within {LIMIT:?}; powering off anyway"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
