@@ -321,8 +321,13 @@ pub fn ramdisk() -> Ramdisk {
         if stale(&out.join("ironic-agent.initramfs"), &sources) {
             eprintln!("qemu harness: building the ramdisk (ramdisk/build)");
             let started = Instant::now();
+            // A test may point http_proxy at its image server; apt must reach the mirror.
             let status = Command::new(root.join("ramdisk/build"))
                 .current_dir(&root)
+                .env_remove("http_proxy")
+                .env_remove("HTTP_PROXY")
+                .env_remove("https_proxy")
+                .env_remove("HTTPS_PROXY")
                 .stdout(Stdio::inherit())
                 .stderr(Stdio::inherit())
                 .status()
