@@ -559,3 +559,90 @@ fn partition_image_deploy_through_ironic_boots_the_instance() {
     );
     boot_instance(&set, Some(vars), "qemu-deploy-instance-part");
 }
+
+// ------------------------------------------------------------------------------------------
+// 4. A partition image in BIOS mode: the ramdisk's GRUB in front of the image's grub.cfg
+// ------------------------------------------------------------------------------------------
+
+/// A partition image for a node in BIOS mode, with Ironic 39's defaults
+/// (`enable_bios_bootloader_install` off): `write_image` lays out an msdos disk with the root
+/// at 1 MiB, `install_bootloader` puts the deploy ramdisk's GRUB into the MBR and the gap
+/// after it, pointed at the image's `/boot/grub/grub.cfg` (nothing of the image runs in the
+/// ramdisk); the disk boots under SeaBIOS and GRUB reads the root file system.
+#[test]
+fn bios_partition_image_boots_through_the_ramdisks_grub() {
+    let imgs = images();
+    let server = ImageServer::start(imgs.clone());
+    // Below IPA's 4 GiB minimum for a disk without hints: the hint names it.
+    let set = DiskSet::new(
+        "deploy-part-bios",
+        vec![Disk::new(Bus::Virtio, 1100).serial("QLAB-B0")],
+    );
+    let s = deploy_scenario(
+        &server,
+        NodeSpec::new("qemu-deploy-part-bios").fields(json!({
+            "properties": {"capabilities": "boot_mode:bios", "root_device": {"serial": "QLAB-B0"}},
+        })),
+        VmOptions {
+            disks: set.disks().to_vec(),
+            name: "qemu-deploy-part-bios".into(),
+            ..VmOptions::default()
+        },
+    );
+    set_image(
+        &s,
+        &server.url("part-bios.img"),
+        &sha256_of(&imgs, "part-bios.img"),
+        "raw",
+    );
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_type", "value": "partition"},
+            {"op": "add", "path": "/instance_info/root_gb", "value": 1},
+        ]),
+    );
+    let node = s.provision_to("active", json!(null), "active", Duration::from_secs(600));
+    let image_uuid = fs_uuid(&imgs.join("part-bios.img"));
+    assert_eq!(
+        node["driver_internal_info"]["root_uuid_or_disk_id"], image_uuid,
+        "{node}"
+    );
+    let log = s.vm.serial_log();
+    for part in [
+        "Partitioning /dev/vda for a partition image",
+        &format!("The image's GRUB configuration is /boot/grub/grub.cfg on /dev/vda1 (UUID {image_uuid})"),
+        "is on every boot disk of /dev/vda: /dev/vda at sector 1",
+    ] {
+        assert!(log.contains(part), "{part:?}: {}", s.diagnostics(80));
+    }
+    ramdisk_powered_off(s);
+
+    // On the host: msdos, the root at 1 MiB and bootable, GRUB's boot sector pointing at
+    // the core image in sector 1.
+    let disk = set.path(0);
+    let s0 = read_at(disk, 0, 512);
+    assert_eq!(
+        s0[0x5c..0x64],
+        1u64.to_le_bytes(),
+        "the core image at sector 1"
+    );
+    assert_eq!(s0[0x1be], 0x80, "the root partition is marked bootable");
+    assert_eq!(s0[510..], [0x55, 0xaa]);
+    let vm = Vm::boot(VmOptions {
+        boot: Boot::Disk,
+        disks: set.disks().to_vec(),
+        max_runtime: Duration::from_secs(300),
+        name: "qemu-deploy-instance-part-bios".into(),
+        ..VmOptions::default()
+    });
+    vm.wait_for_serial(MARKER, Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("the deployed disk did not boot under SeaBIOS: {e}"));
+    let _ = vm.wait_exit(Duration::from_secs(60));
+    let log = vm.serial_log();
+    assert!(log.contains("BOOTMODE=bios"), "{log}");
+    assert!(
+        log.contains("ROOTFS=hd0,msdos1") && log.contains("ROOT-FILESYSTEM-READ-THROUGH-GRUB"),
+        "GRUB found the image's root file system:\n{log}"
+    );
+}

@@ -37,6 +37,14 @@
 //! inside the array with a 549 MiB ESP, `install_bootloader` fills that ESP from the image's
 //! `/boot/efi/EFI`, mirrors it onto both holders and registers both; the disks boot under
 //! OVMF.
+//!
+//! `bios_raid1_root_boots_from_any_holder` (~1 minute): the same journey in BIOS mode, the
+//! ramdisk under SeaBIOS: a RAID-1 root over two disks (msdos holders, the array at 1 MiB),
+//! a whole-disk image without any boot code (`raid-bios.img`: an ext4 root with
+//! `/boot/grub/grub.cfg`) written into it, no `image_rootfs_uuid`; `install_bootloader` puts
+//! the deploy ramdisk's GRUB on both holders (boot sector + core image in the gap, read back
+//! on the host); the disks boot under SeaBIOS, GRUB reads the root through its md driver
+//! (`ROOTFS=md/root,msdos1`), again with the first holder removed.
 
 use agent_tests::disk_image::{contains_utf16, gpt_entries, md_superblock_info, parse_mdstat};
 use agent_tests::image_server::{test_images, ImageServer};
@@ -55,11 +63,21 @@ const DISK_MIB: u64 = 1536;
 /// Boots `disks` under OVMF with the variable store `vars`, no kernel of ours; returns the
 /// instance's serial log once GRUB halted.
 fn boot_instance(disks: Vec<Disk>, vars: &Path, name: &str) -> String {
+    boot_instance_with(disks, ovmf(vars), name)
+}
+
+fn ovmf(vars: &Path) -> Firmware {
+    Firmware::Ovmf {
+        vars: Some(vars.to_path_buf()),
+    }
+}
+
+/// Boots `disks` under `firmware`, no kernel of ours; returns the instance's serial log once
+/// GRUB halted.
+fn boot_instance_with(disks: Vec<Disk>, firmware: Firmware, name: &str) -> String {
     let vm = Vm::boot(VmOptions {
         boot: Boot::Disk,
-        firmware: Firmware::Ovmf {
-            vars: Some(vars.to_path_buf()),
-        },
+        firmware,
         disks,
         max_runtime: Duration::from_secs(300),
         name: name.into(),
@@ -67,7 +85,7 @@ fn boot_instance(disks: Vec<Disk>, vars: &Path, name: &str) -> String {
     });
     let t = Instant::now();
     vm.wait_for_serial(MARKER, Duration::from_secs(240))
-        .unwrap_or_else(|e| panic!("{name}: the instance did not boot under OVMF: {e}"));
+        .unwrap_or_else(|e| panic!("{name}: the instance did not boot from its disks: {e}"));
     let _ = vm.wait_exit(Duration::from_secs(60));
     let log = vm.serial_log();
     eprintln!("qemu-raid-deploy: {name}: booted in {:.1?}", t.elapsed());
@@ -85,10 +103,16 @@ fn boot_instance(disks: Vec<Disk>, vars: &Path, name: &str) -> String {
 /// GRUB found `/ironic-agent-root.txt` on partition 2 of an md array (the root file system
 /// inside the RAID-1: `md/root,gpt2`) and printed what it read there.
 fn reads_root_through_md(log: &str) -> bool {
+    reads_root_through_md_on(log, ",gpt2")
+}
+
+/// GRUB found the root file system on partition `part` (`,gpt2`, `,msdos1`) of an md array
+/// and printed the file it read there.
+fn reads_root_through_md_on(log: &str, part: &str) -> bool {
     let found = log
         .lines()
         .filter_map(|l| l.trim().strip_prefix("ROOTFS="))
-        .any(|dev| dev.starts_with("md") && dev.ends_with(",gpt2"));
+        .any(|dev| dev.starts_with("md") && dev.ends_with(part));
     found && log.contains(ROOT_READ)
 }
 
@@ -96,6 +120,17 @@ fn reads_root_through_md(log: &str) -> bool {
 /// does; operators with software RAID turn it off or re-create the RAID in it) and the deploy
 /// ramdisk under OVMF on `set`, for a UEFI node with `raid` as its target RAID config.
 fn uefi_raid_scenario(name: &str, set: &DiskSet, vars: &Path, raid: serde_json::Value) -> Scenario {
+    raid_scenario(name, set, ovmf(vars), "uefi", raid)
+}
+
+/// [`uefi_raid_scenario`] with the ramdisk under `firmware`, the node in `boot_mode`.
+fn raid_scenario(
+    name: &str,
+    set: &DiskSet,
+    firmware: Firmware,
+    boot_mode: &str,
+    raid: serde_json::Value,
+) -> Scenario {
     Scenario::start(ScenarioOptions {
         ironic: IronicOptions {
             fast_track: true,
@@ -107,13 +142,11 @@ fn uefi_raid_scenario(name: &str, set: &DiskSet, vars: &Path, raid: serde_json::
                 "power_interface": "fake",
                 // `fake` management refuses the boot device `disk` the deploy sets.
                 "management_interface": "noop",
-                "properties": {"capabilities": "boot_mode:uefi"},
+                "properties": {"capabilities": format!("boot_mode:{boot_mode}")},
             }))
             .target_raid_config(raid),
         vm: VmOptions {
-            firmware: Firmware::Ovmf {
-                vars: Some(vars.to_path_buf()),
-            },
+            firmware,
             memory_mib: 384,
             disks: set.disks().to_vec(),
             append: vec!["ipa-image-download-connection-retries=0".into()],
@@ -431,6 +464,111 @@ fn partition_image_in_a_raid1_root_boots() {
         set.disks().to_vec(),
         &vars,
         "qemu-raid-deploy-part-instance",
+    );
+}
+
+#[test]
+fn bios_raid1_root_boots_from_any_holder() {
+    let imgs = test_images();
+    let server = ImageServer::start(imgs.clone());
+    std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
+    std::env::set_var("no_proxy", "127.0.0.1,localhost");
+    let set = DiskSet::new(
+        "raid-deploy-bios",
+        vec![Disk::new(Bus::Virtio, 1152), Disk::new(Bus::Virtio, 1152)],
+    );
+    let raid = json!({"logical_disks": [
+        {"size_gb": 1, "raid_level": "1", "controller": "software",
+         "volume_name": "root", "is_root_volume": true},
+    ]});
+    // The ramdisk under SeaBIOS, the node in BIOS mode: holders get an msdos label with
+    // the array at the first usable sector (IPA's layout), the gap before it free.
+    let s = raid_scenario("qemu-raid-deploy-bios", &set, Firmware::Bios, "bios", raid);
+    s.clean(
+        json!([
+            {"interface": "raid", "step": "delete_configuration"},
+            {"interface": "raid", "step": "create_configuration"},
+        ]),
+        Duration::from_secs(600),
+    );
+    s.provision_to(
+        "provide",
+        json!(null),
+        "available",
+        Duration::from_secs(300),
+    );
+    let sum = std::fs::read_to_string(imgs.join("raid-bios.img.sha256")).unwrap();
+    // No image_rootfs_uuid: the agent finds the file system with /boot/grub/grub.cfg.
+    s.ironic.patch_node(
+        s.uuid(),
+        json!([
+            {"op": "add", "path": "/instance_info/image_source", "value": server.url("raid-bios.img")},
+            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
+            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
+            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
+        ]),
+    );
+    s.provision_to("active", json!(null), "active", Duration::from_secs(600));
+    let log = s.vm.serial_log();
+    for l in log.lines().filter(|l| {
+        ["GRUB", "grub", "root volume", "written to"]
+            .iter()
+            .any(|w| l.contains(w))
+    }) {
+        eprintln!("qemu-raid-deploy-bios: console: {}", l.trim());
+    }
+    assert!(
+        log.contains("is on every boot disk of /dev/md"),
+        "install_bootloader put GRUB's boot code on every holder:\n{}",
+        s.diagnostics(80)
+    );
+    let Scenario { vm, ironic, .. } = s;
+    assert!(
+        vm.wait_exit(Duration::from_secs(60)).is_some(),
+        "the ramdisk did not power off within 60 s of the tear-down:\n{}",
+        vm.serial_tail(60)
+    );
+    drop(vm);
+    drop(ironic);
+
+    // On the host: every holder's MBR is GRUB's boot sector pointing at sector 1 (the core
+    // image in the gap), its partition table kept (the array member at sector 2048).
+    for (serial, path) in set.members() {
+        let mut s0 = [0u8; 512];
+        std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(path).unwrap(), &mut s0, 0)
+            .unwrap();
+        assert_eq!(
+            s0[0x5c..0x64],
+            1u64.to_le_bytes(),
+            "{serial}: core image at sector 1"
+        );
+        assert_eq!(s0[510..], [0x55, 0xaa], "{serial}");
+        let start = u32::from_le_bytes([s0[0x1c6], s0[0x1c7], s0[0x1c8], s0[0x1c9]]);
+        assert_eq!(
+            start, 2048,
+            "{serial}: the member partition is where it was"
+        );
+    }
+
+    // The instance boots from the disks under SeaBIOS, and with the first holder removed.
+    let log = boot_instance_with(
+        set.disks().to_vec(),
+        Firmware::Bios,
+        "qemu-raid-deploy-bios-instance",
+    );
+    assert!(log.contains("BOOTMODE=bios"), "{log}");
+    assert!(
+        reads_root_through_md_on(&log, ",msdos1"),
+        "GRUB reads the root file system on the RAID-1 root:\n{log}"
+    );
+    let log = boot_instance_with(
+        set.disks()[1..].to_vec(),
+        Firmware::Bios,
+        "qemu-raid-deploy-bios-instance-degraded",
+    );
+    assert!(
+        reads_root_through_md_on(&log, ",msdos1"),
+        "with a holder missing, GRUB still reads the root file system:\n{log}"
     );
 }
 

@@ -12,8 +12,8 @@
 //! the same way. Under BIOS, or without a loader: a root uuid of `0x00000000` (a whole-disk
 //! GPT image) is done; anything else would need GRUB to be installed.
 //!
-//! **GRUB is never installed, and `[agent]enable_bios_bootloader_install` changes only the
-//! message.** IPA installs it by running the image's own `grub-install` and `grub-mkconfig`
+//! **GRUB is never installed from the image, and `[agent]enable_bios_bootloader_install`
+//! changes only the message.** IPA installs it by running the image's own `grub-install` and `grub-mkconfig`
 //! in a chroot; Ironic 39 turned that off by default (`enable_bios_bootloader_install`, sent
 //! in the lookup's `config`) as a CVE mitigation, because it runs the tenant image's programs
 //! as root inside the deploy ramdisk, which holds the agent token and reaches every disk and
@@ -27,8 +27,9 @@
 //! Failures are returned unless `ignore_bootloader_failure` (the parameter, else
 //! `ipa-ignore-bootloader-failure`) says otherwise. Differs from IPA: the ESP is mounted
 //! read-only while we look for loaders. A software RAID root gets a mirrored ESP on every
-//! holder ([`super::raid_esp`]); under BIOS it is refused (the boot code would have to go
-//! onto every holder, which this agent does not do).
+//! holder ([`super::raid_esp`]); under BIOS every holder gets GRUB's boot code from the
+//! deploy ramdisk's own GRUB, pointed at the image's `grub.cfg` ([`super::bios_boot`]): the
+//! image's programs still never run.
 //!
 //! `efibootmgr` not installed: as IPA, a whole-disk image on a plain disk then succeeds
 //! without an NVRAM entry (firmware finds `\EFI\BOOT\BOOTX64.EFI` by itself). Differs from
@@ -229,6 +230,14 @@ fn partition_root(p: &Params) -> Option<&str> {
     p.root_uuid.as_deref().filter(|r| *r != "0x00000000")
 }
 
+/// Whether `root_uuid` is a whole-disk image's MBR disk identifier (`0x1234abcd`, what
+/// `get_partition_uuids` reports for it), not a file system or partition UUID.
+fn is_disk_identifier(root_uuid: &str) -> bool {
+    root_uuid
+        .strip_prefix("0x")
+        .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `install_bootloader` on `disk` (the install device). `bios_grub_allowed` is the lookup's
 /// `enable_bios_bootloader_install`.
 pub fn install(
@@ -274,17 +283,16 @@ pub fn install(
         }
     }
     if !uefi && super::raid_root::is_md(disk) {
-        let msg = format!(
-            "Could not install the boot loader on {disk}: it is a software RAID array and the \
-             deploy ramdisk booted in BIOS mode; this agent makes software RAID roots bootable \
-             under UEFI only (a mirrored ESP on every holder disk). Boot the node in UEFI mode \
-             (properties.capabilities boot_mode:uefi) and deploy again."
-        );
-        if ignore {
-            tracing::error!("{msg} (ignored)");
-            return Ok(Value::Null);
-        }
-        return Err(AgentError::new(ErrorKind::CommandExecutionError, msg));
+        // BIOS boot code on every holder, from the ramdisk's GRUB ([`super::bios_boot`]).
+        let fs_uuid = partition_root(p).filter(|r| !is_disk_identifier(r));
+        return match super::bios_boot::install(m, disk, fs_uuid) {
+            Ok(()) => Ok(Value::Null),
+            Err(e) if ignore => {
+                tracing::error!("Error installing the BIOS boot code, ignored: {e}");
+                Ok(Value::Null)
+            }
+            Err(e) => Err(e),
+        };
     }
     match partition_root(p) {
         None => {
@@ -293,8 +301,17 @@ pub fn install(
             );
             Ok(Value::Null)
         }
+        // A partition image in BIOS mode: the ramdisk's GRUB ([`super::bios_boot`]).
+        Some(root) if !uefi => match super::bios_boot::install(m, disk, Some(root)) {
+            Ok(()) => Ok(Value::Null),
+            Err(e) if ignore => {
+                tracing::error!("Error installing the BIOS boot code, ignored: {e}");
+                Ok(Value::Null)
+            }
+            Err(e) => Err(e),
+        },
         Some(root) => {
-            let msg = grub_refusal(disk, root, uefi, bios_grub_allowed);
+            let msg = grub_refusal(disk, root, bios_grub_allowed);
             if ignore {
                 tracing::error!("{msg} (ignored)");
                 Ok(Value::Null)
@@ -305,15 +322,12 @@ pub fn install(
     }
 }
 
-/// Why GRUB is not installed for root `root` on `disk`: IPA's message when the conductor
-/// did not allow it, else ours (this agent never runs the image's programs).
-pub fn grub_refusal(disk: &str, root: &str, uefi: bool, bios_grub_allowed: bool) -> String {
-    let what = if uefi {
-        "the image has no loader under /boot/efi/EFI (\\EFI\\BOOT\\BOOTX64.EFI) to copy onto the ESP"
-    } else {
-        "the deploy ramdisk booted in BIOS mode, where only GRUB installed from the image \
-         (grub-install in a chroot) could boot it"
-    };
+/// Why a UEFI partition image without EFI assets gets no boot loader for root `root` on
+/// `disk`: IPA's message when the conductor did not allow GRUB, else ours (this agent never
+/// runs the image's programs).
+pub fn grub_refusal(disk: &str, root: &str, bios_grub_allowed: bool) -> String {
+    let what =
+        "the image has no loader under /boot/efi/EFI (\\EFI\\BOOT\\BOOTX64.EFI) to copy onto the ESP";
     let head = if bios_grub_allowed {
         "This agent does not install GRUB from the image: it never runs the image's programs \
          inside the deploy ramdisk."
@@ -325,8 +339,8 @@ pub fn grub_refusal(disk: &str, root: &str, uefi: bool, bios_grub_allowed: bool)
     };
     format!(
         "{head} Root uuid {root} on {disk} needs a boot loader: {what}. Deploy partition images \
-         in UEFI mode with the loader at /boot/efi/EFI/BOOT/BOOTX64.EFI in the image, or use a \
-         whole-disk image."
+         in UEFI mode with the loader at /boot/efi/EFI/BOOT/BOOTX64.EFI in the image, in BIOS \
+         mode with /boot/grub/grub.cfg in the image, or use a whole-disk image."
     )
 }
 

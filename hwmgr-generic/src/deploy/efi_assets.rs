@@ -123,7 +123,11 @@ pub fn append_fstab(root: &Path, esp_uuid: &str) -> std::io::Result<bool> {
 
 /// The partition of `disk` whose file system UUID or partition GUID is `uuid`, and the type
 /// of its file system as blkid names it.
-fn find_partition(m: &Machine, disk: &str, uuid: &str) -> Result<(String, Option<String>)> {
+pub(super) fn find_partition(
+    m: &Machine,
+    disk: &str,
+    uuid: &str,
+) -> Result<(String, Option<String>)> {
     for (_, part) in super::configdrive::partitions_of(m, disk) {
         let Ok(out) = m.run(&blkid::probe(&DevPath::new(&part)?)) else {
             continue;
@@ -146,7 +150,7 @@ fn find_partition(m: &Machine, disk: &str, uuid: &str) -> Result<(String, Option
 }
 
 /// Runs `f` with `dev` mounted by `cmd` at `dir`, unmounting afterwards whatever happened.
-fn with_mount<T>(
+pub(super) fn with_mount<T>(
     m: &Machine,
     disk: &str,
     cmd: crate::tools::ToolCmd,

@@ -39,19 +39,20 @@
 //! * **The image bypasses the page cache** (`O_DIRECT` where the device takes it), written by
 //!   a thread while the next block is received and hashed ([`pipeline`]); IPA writes
 //!   through the page cache, which in a ramdisk competes with the ramdisk's own memory.
-//! * **Partition images boot through UEFI only, and nothing from the image ever runs in
-//!   the ramdisk.** IPA installs GRUB by running the image's `grub-install`/`grub-mkconfig`
-//!   in a chroot, and since Ironic 39 refuses that whole path (the EFI-asset copy included)
-//!   unless the conductor's `[agent]enable_bios_bootloader_install` is set: running the
-//!   tenant's programs as root in the deploy ramdisk is the CVE it mitigates. We copy the
-//!   image's EFI assets (files only) whatever that option says, so UEFI partition images
-//!   deploy with Ironic's defaults; a partition image for a node in BIOS mode is refused by
-//!   `write_image` before the disk is touched (IPA fails at `install_bootloader`, after
-//!   overwriting the disk), whatever the option says ([`bootloader`]); so is one for a UEFI
-//!   node when the ramdisk itself booted under BIOS (no NVRAM entry could be made). In a
-//!   software RAID root the image's layout goes inside the array and its ESP is mirrored
-//!   onto the holders as for a whole-disk image ([`raid_esp`]).
+//! * **Nothing from the image ever runs in the ramdisk.** IPA installs GRUB by running the
+//!   image's `grub-install`/`grub-mkconfig` in a chroot, and since Ironic 39 refuses that
+//!   whole path (the EFI-asset copy included) unless the conductor's
+//!   `[agent]enable_bios_bootloader_install` is set: running the tenant's programs as root in
+//!   the deploy ramdisk is the CVE it mitigates. Whatever that option says, we copy a UEFI
+//!   partition image's EFI assets (files only), and in BIOS mode we put the deploy ramdisk's
+//!   own GRUB in front of the image's `/boot/grub/grub.cfg` ([`bios_boot`]); so partition
+//!   images deploy with Ironic's defaults. A partition image whose node and ramdisk boot in
+//!   different modes is refused by `write_image` before the disk is touched (no NVRAM entry,
+//!   or no boot code for the other mode, could be made). In a software RAID root the image's
+//!   layout goes inside the array; its ESP is mirrored onto the holders ([`raid_esp`]), or
+//!   in BIOS mode every holder gets the boot code.
 
+pub mod bios_boot;
 pub mod bootloader;
 pub mod checksum;
 pub mod configdrive;
@@ -367,25 +368,31 @@ impl Deployer {
         let ramdisk_uefi = m.host.exists("/sys/firmware/efi");
         let boot_mode = crate::raid::plan::node_boot_mode(job.node, ramdisk_uefi);
         if boot_mode == crate::raid::plan::BootMode::Bios {
-            // Only GRUB installed from the image could boot it, which this agent never does
-            // (bootloader module docs): refuse before the disk is touched, not at
-            // install_bootloader after it was overwritten.
-            return Err(AgentError::new(
-                ErrorKind::InvalidImage,
-                format!(
-                    "Image {} is a partition image and the node boots in BIOS mode. {} Nothing \
-                     was written to {disk}.",
-                    job.info.id,
-                    bootloader::grub_refusal(
-                        disk,
-                        "(not written yet)",
-                        false,
-                        job.settings.enable_bios_bootloader_install
-                    )
-                ),
-            ));
-        }
-        if !ramdisk_uefi {
+            // install_bootloader puts the ramdisk's GRUB in front of the image's grub.cfg
+            // (bios_boot): refuse before the disk is touched when that cannot happen.
+            if ramdisk_uefi {
+                return Err(AgentError::new(
+                    ErrorKind::InvalidImage,
+                    format!(
+                        "Image {} is a partition image for a node in BIOS mode, but the deploy \
+                         ramdisk booted in UEFI mode. Boot the node (and so the deploy ramdisk) \
+                         in one mode: properties.capabilities boot_mode. Nothing was written to \
+                         {disk}.",
+                        job.info.id
+                    ),
+                ));
+            }
+            bios_boot::check_tools(m, disk).map_err(|e| {
+                AgentError::new(
+                    ErrorKind::InvalidImage,
+                    format!(
+                        "Image {} is a partition image and the node boots in BIOS mode. {} \
+                         Nothing was written to {disk}.",
+                        job.info.id, e.details
+                    ),
+                )
+            })?;
+        } else if !ramdisk_uefi {
             // The node boots in UEFI mode but this ramdisk runs under BIOS: no NVRAM entry
             // could be made for the image's loader, so install_bootloader would fail after
             // the disk was overwritten.

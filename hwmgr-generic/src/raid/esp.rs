@@ -23,6 +23,12 @@ pub const ESP_ARRAY_NAME: &str = "esp";
 /// that fits this budget always fits the array.
 pub const MD_1_0_RESERVE: u64 = 128 << 10;
 
+/// Where the first RAID partition starts in BIOS mode on GPT: the 1 MiB to 8 MiB before it
+/// are the BIOS boot partition `install_bootloader` makes for GRUB's core image
+/// ([`crate::deploy::bios_boot`]). (On msdos the core image goes into the gap before the
+/// first partition, at the first usable sector.)
+pub const BIOS_GPT_RAID_START_MIB: u64 = 8;
+
 /// The GPT partition name of the ESP on holder `index` (IPA's `uefi-holder-<i>`).
 pub fn holder_label(index: usize) -> String {
     format!("uefi-holder-{index}")

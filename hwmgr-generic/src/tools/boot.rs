@@ -41,6 +41,31 @@ pub mod efibootmgr {
     }
 }
 
+pub mod grub_mkimage {
+    //! `grub-mkimage` (Debian's grub-common) with the i386-pc images and modules of
+    //! grub-pc-bin: the BIOS core image of a software RAID root ([`crate::deploy::bios_boot`]).
+    use crate::tools::{Program, ToolCmd};
+
+    /// `grub-mkimage -O i386-pc -d <dir> -o <out> -c <config> -p /boot/grub <modules>`; the
+    /// prefix is replaced by the configuration, which finds the image's file system.
+    pub fn bios_core(
+        dir: &'static str,
+        out: &'static str,
+        config: &'static str,
+        modules: &[&str],
+    ) -> ToolCmd {
+        let cmd = ToolCmd::new(Program::GrubMkimage)
+            .texts(["-O", "i386-pc", "-d"])
+            .dir(dir)
+            .text("-o")
+            .dir(out)
+            .text("-c")
+            .dir(config)
+            .texts(["-p", "/boot/grub"]);
+        modules.iter().fold(cmd, |c, m| c.text(*m))
+    }
+}
+
 pub mod mount {
     //! `mount`.
     use crate::tools::{DevPath, Program, ToolCmd};
@@ -70,6 +95,15 @@ pub mod mount {
     /// `mount` tries only the types already loaded). A type that is not a plain name, or
     /// none, leaves it to `mount` to probe, as IPA's `mount` does.
     pub fn untrusted(dev: &DevPath, fstype: Option<&str>, dir: &'static str) -> ToolCmd {
+        image_fs(dev, fstype, "nosuid,nodev,noexec", dir)
+    }
+
+    fn image_fs(
+        dev: &DevPath,
+        fstype: Option<&str>,
+        options: &'static str,
+        dir: &'static str,
+    ) -> ToolCmd {
         let plain = |t: &&str| {
             !t.is_empty()
                 && t.len() <= 16
@@ -80,9 +114,13 @@ pub mod mount {
         if let Some(t) = fstype.filter(plain) {
             cmd = cmd.texts(["-t", t]);
         }
-        cmd.texts(["-o", "nosuid,nodev,noexec"])
-            .device(dev)
-            .dir(dir)
+        cmd.texts(["-o", options]).device(dev).dir(dir)
+    }
+
+    /// A file system of the image, read-only, nothing on it executable, no device nodes, no
+    /// set-uid: the agent only looks at files on it. `fstype` as in [`untrusted`].
+    pub fn untrusted_read_only(dev: &DevPath, fstype: Option<&str>, dir: &'static str) -> ToolCmd {
+        image_fs(dev, fstype, "ro,nosuid,nodev,noexec", dir)
     }
 
     /// efivarfs, which efibootmgr reads and writes.

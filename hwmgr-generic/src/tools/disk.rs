@@ -173,6 +173,25 @@ pub mod sgdisk {
             .device(disk)
     }
 
+    /// GPT partition `number` from sector `first` to `last` (inclusive), of type BIOS boot
+    /// partition (`ef02`, GRUB's core image on a GPT disk in BIOS mode), named `label`.
+    pub fn new_bios_boot(
+        disk: &DevPath,
+        number: u32,
+        first: u64,
+        last: u64,
+        label: &str,
+    ) -> ToolCmd {
+        ToolCmd::new(Program::Sgdisk)
+            .text("-n")
+            .text(format!("{number}:{first}:{last}"))
+            .text("-t")
+            .text(format!("{number}:ef02"))
+            .text("-c")
+            .text(format!("{number}:{label}"))
+            .device(disk)
+    }
+
     /// Deletes GPT partition `number`.
     pub fn delete(disk: &DevPath, number: u32) -> ToolCmd {
         ToolCmd::new(Program::Sgdisk)

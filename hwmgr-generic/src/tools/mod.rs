@@ -17,7 +17,7 @@ pub mod fs;
 pub mod mdadm;
 pub mod system;
 
-pub use boot::{efibootmgr, mount, mount_table, umount};
+pub use boot::{efibootmgr, grub_mkimage, mount, mount_table, umount};
 pub use disk::{blockdev, dd, lsblk, parted, partx, sgdisk, udevadm, wipefs};
 pub use drive::{blkid, hdparm, nvme, smartctl};
 pub use fs::{mkdosfs, mke2fs, mkswap};
@@ -53,10 +53,11 @@ pub enum Program {
     Mkdosfs,
     Mkswap,
     Mke2fs,
+    GrubMkimage,
 }
 
 impl Program {
-    pub const ALL: [Program; 23] = [
+    pub const ALL: [Program; 24] = [
         Program::Mdadm,
         Program::Parted,
         Program::Sgdisk,
@@ -80,6 +81,7 @@ impl Program {
         Program::Mkdosfs,
         Program::Mkswap,
         Program::Mke2fs,
+        Program::GrubMkimage,
     ];
 
     /// The executable's name, looked up on PATH by the runner.
@@ -108,6 +110,7 @@ impl Program {
             Program::Mkdosfs => "mkdosfs",
             Program::Mkswap => "mkswap",
             Program::Mke2fs => "mke2fs",
+            Program::GrubMkimage => "grub-mkimage",
         }
     }
 
@@ -140,6 +143,7 @@ impl Program {
             Program::Mkdosfs => "dosfstools",
             Program::Mkswap => "util-linux",
             Program::Mke2fs => "e2fsprogs",
+            Program::GrubMkimage => "grub-common",
         }
     }
 }

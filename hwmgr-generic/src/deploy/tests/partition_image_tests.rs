@@ -176,17 +176,15 @@ fn partition_images_that_cannot_work_are_refused_before_the_disk_is_touched() {
     let b = part_bed(settings());
     let before = read(&b, "vda", 1 << 20);
 
-    // BIOS: only GRUB from the image could boot it; with the conductor's default the
-    // message is IPA's.
+    // A BIOS node, but the ramdisk booted in UEFI mode: no BIOS boot code is made then.
     let bios = json!({"properties": {"capabilities": "boot_mode:bios"}});
     let e = b
         .deployer
-        .write_image(&call(part_info(&url, &sum), bios))
+        .write_image(&call(part_info(&url, &sum), bios.clone()))
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidImage);
     for part in [
-        "partition image and the node boots in BIOS mode",
-        "enable_bios_bootloader_install",
+        "partition image for a node in BIOS mode, but the deploy ramdisk booted in UEFI mode",
         "Nothing was written to /dev/vda",
     ] {
         assert!(e.details.contains(part), "{part:?} in {}", e.details);
@@ -214,6 +212,20 @@ fn partition_images_that_cannot_work_are_refused_before_the_disk_is_touched() {
         "{}",
         e.details
     );
+    // A BIOS node and ramdisk, but the ramdisk lacks GRUB's i386-pc files.
+    let e = b
+        .deployer
+        .write_image(&call(part_info(&url, &sum), bios))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidImage);
+    for part in [
+        "partition image and the node boots in BIOS mode",
+        "lacks GRUB for BIOS",
+        "/usr/lib/grub/i386-pc/boot.img",
+        "Nothing was written to /dev/vda",
+    ] {
+        assert!(e.details.contains(part), "{part:?} in {}", e.details);
+    }
     std::fs::create_dir_all(b.root.join("sys/firmware/efi")).unwrap();
 
     // A tool missing from the ramdisk.

@@ -165,7 +165,7 @@ pub(crate) fn lay_out(
 fn first_start(boot: BootMode, table: PartTable) -> Start {
     match (boot, table) {
         (BootMode::Uefi, _) => Start::Mib(crate::raid::esp::RAID_START_MIB),
-        (BootMode::Bios, PartTable::Gpt) => Start::Mib(8),
+        (BootMode::Bios, PartTable::Gpt) => Start::Mib(crate::raid::esp::BIOS_GPT_RAID_START_MIB),
         (BootMode::Bios, PartTable::Msdos) => Start::FirstFree,
     }
 }
