@@ -46,7 +46,7 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         name: "erase_devices_metadata",
         offers: &[Offer::clean(99).abortable(), Offer::deploy(0)],
         argsinfo: &[],
-        requires: &["lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd"],
+        requires: &["lsblk", "blkid", "wipefs", "blockdev", "dd"],
         run: |m, call| crate::erase::erase_devices_metadata(&m.machine, call),
     },
     StepDecl {
@@ -54,9 +54,7 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         name: "erase_devices_express",
         offers: &[Offer::clean(0).abortable()],
         argsinfo: &[],
-        requires: &[
-            "lsblk", "blkid", "wipefs", "sgdisk", "blockdev", "dd", "nvme",
-        ],
+        requires: &["lsblk", "blkid", "wipefs", "blockdev", "dd", "nvme"],
         run: |m, call| crate::erase::erase_devices_express(&m.machine, call, &Default::default()),
     },
     StepDecl {

@@ -67,6 +67,15 @@ impl RecordingRunner {
         self.add(prefix, reply, None)
     }
 
+    /// The next `times` commands starting with `prefix` fail with `code` and `stderr`.
+    pub fn fail_times(&self, prefix: &[&str], code: i32, stderr: &str, times: usize) -> &Self {
+        let reply = Reply::Fail {
+            code,
+            stderr: stderr.into(),
+        };
+        self.add(prefix, reply, Some(times))
+    }
+
     /// Pretend `program` is not installed.
     pub fn without_program(&self, program: &str) -> &Self {
         self.inner.lock().unwrap().missing.insert(program.into());

@@ -8,7 +8,7 @@
 //! Differences: a format that would reach namespaces not being erased (FNA) is not used
 //! ([`super::nvme`]); the result says per device what was done instead of `null`.
 
-use super::metadata::{destroy_disk_metadata, erasable_devices};
+use super::metadata::{destroy_disk_metadata, erasable_devices, reread_after_wipe};
 use super::nvme::{self, NvmeVerdict};
 use super::options::NodeOptions;
 use super::EraseOptions;
@@ -52,7 +52,7 @@ pub fn erase_devices_express_on(
         match destroy_disk_metadata(m, &d.name) {
             Ok(()) => {
                 if !d.is_partition() {
-                    m.reread_partition_table(&d.name);
+                    reread_after_wipe(m, &d.name);
                 }
                 result.insert(d.name.clone(), Value::String("metadata erase".into()));
             }
@@ -135,8 +135,8 @@ mod tests {
         );
         let lines = r.lines();
         assert!(lines.contains(&"nvme format /fake/dev/nvme0n1 -s 2 -f".to_string()));
-        assert!(lines.contains(&"sgdisk -Z /fake/dev/sda".to_string()));
-        assert!(!lines.contains(&"sgdisk -Z /fake/dev/nvme0n1".to_string()));
+        assert!(lines.contains(&"wipefs --force --all /fake/dev/sda".to_string()));
+        assert!(!lines.contains(&"wipefs --force --all /fake/dev/nvme0n1".to_string()));
     }
 
     #[test]
@@ -154,7 +154,11 @@ mod tests {
             &fixture("nvme-id-ctrl-userdata-only.json"),
         )
         .fail(&["nvme", "format"], 1, "NVMe status: Invalid Format")
-        .fail(&["sgdisk", "-Z", "/fake/dev/nvme0n1"], 2, "Problem opening");
+        .fail(
+            &["wipefs", "--force", "--all", "/fake/dev/nvme0n1"],
+            1,
+            "Problem opening",
+        );
         let e = run(&r, json!({})).unwrap_err();
         assert!(e.details.starts_with("Failed to conduct an express erase on the device(s): /dev/nvme0n1: secure erase failed: NVMe format (user-data erase) of /dev/nvme0n1 failed"), "{}", e.details);
         assert!(

@@ -200,11 +200,6 @@ pub mod sgdisk {
             .device(disk)
     }
 
-    /// Destroys the GPT and MBR structures (IPA `disk_utils.destroy_disk_metadata`).
-    pub fn zap(dev: &DevPath) -> ToolCmd {
-        ToolCmd::new(Program::Sgdisk).text("-Z").device(dev)
-    }
-
     pub fn version() -> ToolCmd {
         ToolCmd::new(Program::Sgdisk).text("--version")
     }
@@ -382,7 +377,6 @@ mod tests {
             parted::mkpart(&sda, &parted::Start::Mib(551), &parted::End::Last, None),
             parted::rm(&sda, 2),
             sgdisk::first_free(&sda),
-            sgdisk::zap(&sda),
             wipefs::all(&sda),
             wipefs::all_unforced(&sda),
             partx::add(&sda),
@@ -405,7 +399,6 @@ mod tests {
                 "parted /dev/sda -s -a optimal -- mkpart primary 551MiB -1",
                 "parted /dev/sda -s -- rm 2",
                 "sgdisk -F /dev/sda",
-                "sgdisk -Z /dev/sda",
                 "wipefs --force --all /dev/sda",
                 "wipefs --all /dev/sda",
                 "partx -av /dev/sda",
