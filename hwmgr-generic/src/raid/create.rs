@@ -3,6 +3,13 @@
 //! Every command is a typed [`ToolCmd`] of the plan; the journal records what was written
 //! before (or, for a partition table, while) it is written, so a failure at any point is
 //! undone in reverse order ([`rollback`]) and reported as a [`CreateFailure`].
+//!
+//! The disks are partitioned side by side ([`partition_disks`]; IPA's
+//! `raid_utils.create_raid_partition_tables` goes one disk after the other): each disk's own
+//! actions (label, `sgdisk -F`, partitions, rescans) keep the plan's order, and only
+//! when every disk is done do the arrays get created, in the plan's order. Every disk keeps
+//! its own journal while it works, so what a failed or crashed disk — or any other disk,
+//! which stops before its next action once one has failed — wrote is rolled back too.
 
 use super::plan::{plan_inner, Action, Plan, PlanEnv, PlannedArray, PlannedPartition};
 use super::report::{CreateCause, CreateFailure, ToolFailure, Undo, UndoFailure};
@@ -13,6 +20,8 @@ use crate::Machine;
 use hwmgr::{CmdOutput, Result, StepCall};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// `raid.create_configuration`: builds `node["target_raid_config"]` (as IPA, the filtered
 /// copy in `driver_internal_info` is ignored). Returns the configuration with each logical
@@ -95,13 +104,16 @@ pub fn execute_plan(m: &Machine, plan: &Plan) -> Result<Value> {
 
 /// [`execute_plan`], with the failure as a value.
 pub(crate) fn run_plan(m: &Machine, plan: &Plan) -> std::result::Result<Value, Box<CreateFailure>> {
-    let mut run = Run {
-        m,
-        plan,
-        journal: Vec::new(),
-        first_free: HashMap::new(),
-    };
-    let outcome = plan.actions.iter().try_for_each(|a| run.action(a));
+    // The disks' journals first, then the arrays': rollback undoes the arrays, then each
+    // disk's partitions and label in reverse.
+    let mut journal = Vec::new();
+    let outcome = partition_disks(m, plan, &mut journal).and_then(|()| {
+        let mut run = Run::new(m, plan, &mut journal);
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::Create { .. }))
+            .try_for_each(|a| run.action(a))
+    });
     match outcome {
         Ok(()) => {
             let built: Vec<String> = plan
@@ -113,7 +125,7 @@ pub(crate) fn run_plan(m: &Machine, plan: &Plan) -> std::result::Result<Value, B
             Ok(result(plan))
         }
         Err(cause) => {
-            let (undone, not_undone) = rollback(m, &run.journal);
+            let (undone, not_undone) = rollback(m, &journal);
             let failure = CreateFailure {
                 cause,
                 undone,
@@ -158,17 +170,110 @@ fn result(plan: &Plan) -> Value {
     json!({ "logical_disks": lds })
 }
 
-/// One execution of a plan: the journal of what was written, and the `sgdisk -F` answers.
+/// How many disks are partitioned at once.
+const PARTITION_WORKERS: usize = 8;
+
+/// The disk an action partitions (`None` for an array's creation).
+fn action_disk(a: &Action) -> Option<&DevPath> {
+    match a {
+        Action::Label { disk }
+        | Action::FirstFree { disk }
+        | Action::Mkpart { disk, .. }
+        | Action::Rescan { disk } => Some(disk),
+        Action::Create { .. } => None,
+    }
+}
+
+/// Runs the plan's partitioning actions, the disks side by side (up to
+/// [`PARTITION_WORKERS`]), each disk's in the plan's order, and appends the disks'
+/// journals to `journal` in the plan's disk order. A failure stops every disk before its
+/// next action; the first failure in disk order is the cause (others are logged).
+fn partition_disks(m: &Machine, plan: &Plan, journal: &mut Vec<Done>) -> Step {
+    let mut groups: Vec<(&DevPath, Vec<&Action>)> = Vec::new();
+    for a in &plan.actions {
+        let Some(disk) = action_disk(a) else { continue };
+        match groups.iter_mut().find(|(d, _)| *d == disk) {
+            Some((_, g)) => g.push(a),
+            None => groups.push((disk, vec![a])),
+        }
+    }
+    // Each disk's journal lives outside its worker, so what a worker wrote before it
+    // panicked is still rolled back.
+    let journals: Vec<Mutex<Vec<Done>>> = groups.iter().map(|_| Mutex::new(Vec::new())).collect();
+    let outcomes: Vec<Mutex<Option<Step>>> = groups.iter().map(|_| Mutex::new(None)).collect();
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..PARTITION_WORKERS.min(groups.len()))
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let (Some((_, actions)), Some(j), Some(o)) =
+                        (groups.get(i), journals.get(i), outcomes.get(i))
+                    else {
+                        break;
+                    };
+                    let mut j = j.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut run = Run::new(m, plan, &mut j);
+                    let mut outcome = Ok(());
+                    for a in actions {
+                        if failed.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if let Err(e) = run.action(a) {
+                            failed.store(true, Ordering::SeqCst);
+                            outcome = Err(e);
+                            break;
+                        }
+                    }
+                    *o.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                })
+            })
+            .collect();
+        // Joined here: a panicking worker leaves its disk without an outcome (below).
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    let mut first: Option<CreateCause> = None;
+    for ((disk, _), (j, o)) in groups.iter().zip(journals.into_iter().zip(outcomes)) {
+        journal.extend(j.into_inner().unwrap_or_else(|p| p.into_inner()));
+        let outcome = o.into_inner().unwrap_or_else(|p| p.into_inner());
+        let cause = match outcome {
+            Some(Ok(())) => continue,
+            Some(Err(cause)) => cause,
+            None => CreateCause::Check(format!(
+                "internal error: partitioning {disk} crashed (a bug in the agent; the agent log has the panic)"
+            )),
+        };
+        match first {
+            None => first = Some(cause),
+            Some(_) => tracing::error!("partitioning {disk} failed as well: {cause}"),
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// One execution of (part of) a plan: the journal of what was written, and the `sgdisk -F`
+/// answers.
 struct Run<'a> {
     m: &'a Machine,
     plan: &'a Plan,
-    journal: Vec<Done>,
+    journal: &'a mut Vec<Done>,
     first_free: HashMap<DevPath, u64>,
 }
 
 type Step = std::result::Result<(), CreateCause>;
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(m: &'a Machine, plan: &'a Plan, journal: &'a mut Vec<Done>) -> Self {
+        Run {
+            m,
+            plan,
+            journal,
+            first_free: HashMap::new(),
+        }
+    }
+
     fn run(
         &self,
         cmd: &ToolCmd,

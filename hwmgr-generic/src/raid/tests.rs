@@ -105,6 +105,56 @@ fn machine() -> (Machine, RecordingRunner) {
     (Machine::new(Host::new("/fake"), Arc::new(r.clone())), r)
 }
 
+/// Whether `lines` is an interleaving of `seqs` (each sequence's lines in its order, every
+/// line used once): the disks are partitioned side by side.
+fn interleaves(lines: &[String], seqs: &[Vec<&str>]) -> bool {
+    fn go(lines: &[String], seqs: &[Vec<&str>], at: &mut Vec<usize>) -> bool {
+        let Some((first, rest)) = lines.split_first() else {
+            return seqs.iter().zip(at.iter()).all(|(s, &i)| i == s.len());
+        };
+        for k in 0..seqs.len() {
+            if seqs[k].get(at[k]) == Some(&first.as_str()) {
+                at[k] += 1;
+                if go(rest, seqs, at) {
+                    return true;
+                }
+                at[k] -= 1;
+            }
+        }
+        false
+    }
+    go(lines, seqs, &mut vec![0; seqs.len()])
+}
+
+/// A runner that holds a command starting with `hold` until a command starting with
+/// `after` has run (at most 5 s): a failure on one disk after another disk's work.
+struct Gated {
+    inner: RecordingRunner,
+    hold: Vec<&'static str>,
+    after: &'static str,
+}
+
+impl hwmgr::Runner for Gated {
+    fn run(&self, cmd: &hwmgr::Cmd) -> std::result::Result<hwmgr::CmdOutput, hwmgr::CommandError> {
+        if cmd
+            .argv()
+            .starts_with(&self.hold.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        {
+            let t0 = std::time::Instant::now();
+            while !self.inner.lines().iter().any(|l| l.starts_with(self.after))
+                && t0.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        self.inner.run(cmd)
+    }
+
+    fn has_program(&self, program: &str) -> bool {
+        self.inner.has_program(program)
+    }
+}
+
 /// An md array as mdadm describes it to these tests (the texts of `mdadm::samples`).
 #[derive(Clone, Copy)]
 struct Md<'a> {
@@ -757,23 +807,28 @@ fn uefi_creation_runs_exactly_these_commands() {
         .detail("/dev/md/root", &ROOT_SD)
         .detail("/dev/md/data", &DATA_SD);
     let out = create_with(&m, &Fake::new(two_disks()), &node("uefi"), &c).unwrap();
-    assert_eq!(
-        r.lines(),
+    let lines = r.lines();
+    // The two disks are partitioned side by side, each in order; then the arrays.
+    let per_disk = |d: &str| {
         vec![
-            "parted /fake/dev/sda -s -- mklabel gpt",
-            "parted /fake/dev/sdb -s -- mklabel gpt",
-            "parted /fake/dev/sda -s -a optimal -- mkpart primary 551MiB 10GiB",
-            "partx -av /fake/dev/sda",
-            "udevadm settle",
-            "parted /fake/dev/sdb -s -a optimal -- mkpart primary 551MiB 10GiB",
-            "partx -av /fake/dev/sdb",
-            "udevadm settle",
-            "parted /fake/dev/sda -s -a optimal -- mkpart primary 10GiB -1",
-            "partx -av /fake/dev/sda",
-            "udevadm settle",
-            "parted /fake/dev/sdb -s -a optimal -- mkpart primary 10GiB -1",
-            "partx -av /fake/dev/sdb",
-            "udevadm settle",
+            format!("parted /fake/dev/{d} -s -- mklabel gpt"),
+            format!("parted /fake/dev/{d} -s -a optimal -- mkpart primary 551MiB 10GiB"),
+            format!("partx -av /fake/dev/{d}"),
+            "udevadm settle".into(),
+            format!("parted /fake/dev/{d} -s -a optimal -- mkpart primary 10GiB -1"),
+            format!("partx -av /fake/dev/{d}"),
+            "udevadm settle".into(),
+        ]
+    };
+    let (sda, sdb) = (per_disk("sda"), per_disk("sdb"));
+    let seqs = [
+        sda.iter().map(String::as_str).collect(),
+        sdb.iter().map(String::as_str).collect(),
+    ];
+    assert!(interleaves(&lines[..14], &seqs), "{lines:#?}");
+    assert_eq!(
+        lines[14..].to_vec(),
+        vec![
             "mdadm --create /fake/dev/md/root --force --run --metadata=1.2 --level 1 --name root --raid-devices 2 /fake/dev/sda1 /fake/dev/sdb1",
             "mdadm --detail /fake/dev/md/root",
             "mdadm --create /fake/dev/md/data --force --run --metadata=1.2 --level 0 --name data --raid-devices 2 /fake/dev/sda2 /fake/dev/sdb2",
@@ -844,21 +899,23 @@ fn bios_msdos_starts_at_the_sector_sgdisk_reports() {
     .on(&["sgdisk", "-F", "/fake/dev/sdb"], "4096\n");
     create_mirror(&m, "bios").unwrap();
     let lines = r.lines();
-    assert_eq!(
-        lines[..10].to_vec(),
+    let seqs = [
         vec![
             "parted /fake/dev/sda -s -- mklabel msdos",
             "sgdisk -F /fake/dev/sda",
-            "parted /fake/dev/sdb -s -- mklabel msdos",
-            "sgdisk -F /fake/dev/sdb",
             "parted /fake/dev/sda -s -a optimal -- mkpart primary 2048s 10GiB",
             "partx -av /fake/dev/sda",
             "udevadm settle",
+        ],
+        vec![
+            "parted /fake/dev/sdb -s -- mklabel msdos",
+            "sgdisk -F /fake/dev/sdb",
             "parted /fake/dev/sdb -s -a optimal -- mkpart primary 4096s 10GiB",
             "partx -av /fake/dev/sdb",
             "udevadm settle",
-        ]
-    );
+        ],
+    ];
+    assert!(interleaves(&lines[..10], &seqs), "{lines:#?}");
     // The plan shows where the sector number goes.
     let p = plan_create_with(&env(two_disks()), &node("bios"), &cfg(vec![r1(json!(10))])).unwrap();
     assert!(p.command_lines().contains(
@@ -881,12 +938,22 @@ fn sgdisk_without_a_number_aborts_and_rolls_back() {
             "`sgdisk -F /dev/sda` did not print a sector number (last line \"Problem opening /dev/sda\")".into()
         )
     );
-    assert_eq!(
-        f.undone,
-        [Undo::WipeLabel {
-            disk: dev("/dev/sda")
-        }]
-    );
+    // sdb fails the same way, or stops before it starts, as the disks run side by side;
+    // whatever was labelled is wiped, sdb's work before sda's (the first disk's) last.
+    let mut want = vec![Undo::WipeLabel {
+        disk: dev("/dev/sda"),
+    }];
+    if r.lines()
+        .contains(&"parted /fake/dev/sdb -s -- mklabel msdos".to_string())
+    {
+        want.insert(
+            0,
+            Undo::WipeLabel {
+                disk: dev("/dev/sdb"),
+            },
+        );
+    }
+    assert_eq!(f.undone, want);
     assert_eq!(f.not_undone, []);
     assert_eq!(
         r.lines().last().unwrap(),
@@ -1046,10 +1113,10 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
             "mdadm --zero-superblock /fake/dev/sda1",
             "mdadm --zero-superblock /fake/dev/sdb1",
             "parted /fake/dev/sdb -s -- rm 2",
-            "parted /fake/dev/sda -s -- rm 2",
             "parted /fake/dev/sdb -s -- rm 1",
-            "parted /fake/dev/sda -s -- rm 1",
             "wipefs --force --all /fake/dev/sdb",
+            "parted /fake/dev/sda -s -- rm 2",
+            "parted /fake/dev/sda -s -- rm 1",
             "wipefs --force --all /fake/dev/sda",
         ]
     );
@@ -1078,12 +1145,12 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
             zero("/dev/sda1"),
             zero("/dev/sdb1"),
             rm("/dev/sdb", 2),
-            rm("/dev/sda", 2),
             rm("/dev/sdb", 1),
-            rm("/dev/sda", 1),
             Undo::WipeLabel {
                 disk: dev("/dev/sdb")
             },
+            rm("/dev/sda", 2),
+            rm("/dev/sda", 1),
             Undo::WipeLabel {
                 disk: dev("/dev/sda")
             },
@@ -1103,7 +1170,14 @@ fn second_create_failure_rolls_everything_back_in_reverse() {
 
 #[test]
 fn failed_rollback_steps_are_reported() {
-    let (m, r) = machine();
+    let r = RecordingRunner::new();
+    // sdb's partition fails once sda is partitioned (the disks run side by side).
+    let gated = Gated {
+        inner: r.clone(),
+        hold: vec!["parted", "/fake/dev/sdb", "-s", "-a"],
+        after: "partx -av /fake/dev/sda",
+    };
+    let m = Machine::new(Host::new("/fake"), Arc::new(gated));
     r.fail(
         &["parted", "/fake/dev/sdb", "-s", "-a"],
         1,
@@ -1122,16 +1196,17 @@ fn failed_rollback_steps_are_reported() {
         1,
         "Error: Can't have a partition outside the disk!",
     );
+    // Both disks' work is undone: sdb's (its label), then sda's in reverse.
     assert_eq!(
         f.undone,
         [
+            Undo::WipeLabel {
+                disk: dev("/dev/sdb")
+            },
             Undo::RemovePartition {
                 disk: dev("/dev/sda"),
                 number: 1,
                 partition: dev("/dev/sda1")
-            },
-            Undo::WipeLabel {
-                disk: dev("/dev/sdb")
             },
         ]
     );
@@ -1159,6 +1234,109 @@ fn failed_rollback_steps_are_reported() {
         ),
         "{text}"
     );
+}
+
+/// Counts parted runs in flight (each takes 50 ms); panics on `panic_on`.
+struct Parallel {
+    inner: RecordingRunner,
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+    panic_on: Option<&'static str>,
+}
+
+impl hwmgr::Runner for Parallel {
+    fn run(&self, cmd: &hwmgr::Cmd) -> std::result::Result<hwmgr::CmdOutput, hwmgr::CommandError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if cmd.program != "parted" {
+            return self.inner.run(cmd);
+        }
+        if self
+            .panic_on
+            .is_some_and(|d| cmd.argv().iter().any(|a| a == d))
+        {
+            panic!("injected panic");
+        }
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(n, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.now.fetch_sub(1, SeqCst);
+        self.inner.run(cmd)
+    }
+
+    fn has_program(&self, program: &str) -> bool {
+        self.inner.has_program(program)
+    }
+}
+
+fn parallel(panic_on: Option<&'static str>) -> (Machine, RecordingRunner, Arc<Parallel>) {
+    let r = RecordingRunner::new();
+    let p = Arc::new(Parallel {
+        inner: r.clone(),
+        now: Default::default(),
+        max: Default::default(),
+        panic_on,
+    });
+    (Machine::new(Host::new("/fake"), p.clone()), r, p)
+}
+
+#[test]
+fn disks_are_partitioned_side_by_side_and_arrays_created_after() {
+    let (m, r, p) = parallel(None);
+    let four: Vec<BlockDevice> = ["sda", "sdb", "sdc", "sdd"]
+        .iter()
+        .map(|d| disk(d, 100))
+        .collect();
+    mdadm(&r).detail("/dev/md/root", &ROOT_SD);
+    let c = cfg(vec![r1(json!(10))]);
+    create_with(&m, &Fake::new(four), &node("uefi"), &c).unwrap_or_else(|e| panic!("{e:?}"));
+    let max = p.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        max >= 2,
+        "one disk after another (max {max} parted in flight)"
+    );
+    let lines = r.lines();
+    let create = lines
+        .iter()
+        .position(|l| l.starts_with("mdadm --create"))
+        .unwrap();
+    assert_eq!(
+        lines[..create]
+            .iter()
+            .filter(|l| l.starts_with("parted") || l.starts_with("partx"))
+            .count(),
+        12,
+        "every disk is partitioned before the array is created: {lines:#?}"
+    );
+}
+
+#[test]
+fn a_crashed_disk_worker_fails_the_step_and_everything_is_rolled_back() {
+    let (m, r, _) = parallel(Some("/fake/dev/sdb"));
+    let f = create_failure(
+        &m,
+        &Fake::new(two_disks()),
+        &node("uefi"),
+        &cfg(vec![r1(json!(10))]),
+    );
+    assert_eq!(
+        f.cause,
+        CreateCause::Check(
+            "internal error: partitioning /dev/sdb crashed (a bug in the agent; the agent log has the panic)".into()
+        )
+    );
+    // sdb's label was journaled before parted ran (and crashed): it is wiped too, and
+    // whatever sda got done is undone.
+    assert!(f.undone.contains(&Undo::WipeLabel {
+        disk: dev("/dev/sdb")
+    }));
+    let lines = r.lines();
+    if lines.contains(&"parted /fake/dev/sda -s -- mklabel gpt".to_string()) {
+        assert!(f.undone.contains(&Undo::WipeLabel {
+            disk: dev("/dev/sda")
+        }));
+    }
+    assert!(!lines.iter().any(|l| l.starts_with("mdadm --create")));
+    assert_eq!(f.not_undone, []);
 }
 
 #[test]
