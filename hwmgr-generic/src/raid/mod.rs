@@ -57,6 +57,11 @@
 //!   number when the disk name ends in a digit: `nvme0n1p1`, `mmcblk0p1`, `loop0p1`,
 //!   `sda1`), not IPA's "contains nvme". Before `mdadm --create`, each member is checked in
 //!   sysfs when the disk is known there; a member that did not appear aborts (rollback).
+//! * **Disks are partitioned side by side** (up to 8 at a time; IPA:
+//!   `raid_utils.create_raid_partition_tables` goes one disk after the other), each disk's
+//!   label, `sgdisk -F`, partitions and rescans in the plan's order; the arrays are created
+//!   once every disk is done. A failure on one disk stops the others before their next
+//!   command and everything written on any disk is rolled back ([`create`]).
 //! * `partx -av` and `udevadm settle` failures are logged, not fatal (as IPA);
 //!   `udevadm settle` is skipped when udevadm is not installed (the ramdisk has no udev).
 //! * **Re-add**: after `mdadm --create`, members missing from `mdadm --detail` are re-added
