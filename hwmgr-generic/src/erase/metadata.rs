@@ -36,11 +36,11 @@
 //! sleeps a fixed second before asking the kernel to re-read the partition table
 //! (`BLKRRPART`). That second per device was most of this step's time. The `dd`s here
 //! cover all of it themselves: the primary area is zeroed through the end of the default
-//! entry array ([`gpt_primary_sectors`]: 34 sectors at 512 B, 6 at 4 KiB — one more than
+//! entry array (`gpt_primary_sectors`: 34 sectors at 512 B, 6 at 4 KiB — one more than
 //! IPA's 33 / 5, which leave the array's last sector to sgdisk), the backup area as IPA
 //! does (33 / 5: the entry array and the header), and the whole disk's re-read is asked
 //! with `blockdev --rereadpt` (`BLKRRPART`, retried, then `partx -d`:
-//! [`reread_after_wipe`]). Nothing sgdisk would have zeroed is left, and no fixed sleep.
+//! `reread_after_wipe`). Nothing sgdisk would have zeroed is left, and no fixed sleep.
 
 use super::engine::run_parallel;
 use super::safety::{self, guard_enabled};

@@ -4,7 +4,7 @@
 //! before (or, for a partition table, while) it is written, so a failure at any point is
 //! undone in reverse order ([`rollback`]) and reported as a [`CreateFailure`].
 //!
-//! The disks are partitioned side by side ([`partition_disks`]; IPA's
+//! The disks are partitioned side by side (`partition_disks`; IPA's
 //! `raid_utils.create_raid_partition_tables` goes one disk after the other): each disk's own
 //! actions (label, `sgdisk -F`, partitions, rescans) keep the plan's order, and only
 //! when every disk is done do the arrays get created, in the plan's order. Every disk keeps
