@@ -45,6 +45,9 @@
 //! the deploy ramdisk's GRUB on both holders (boot sector + core image in the gap, read back
 //! on the host); the disks boot under SeaBIOS, GRUB reads the root through its md driver
 //! (`ROOTFS=md/root,msdos1`), again with the first holder removed.
+//! `bios_raid1_root_on_gpt_holders_boots_from_any_holder`: the same with `disk_label:gpt`:
+//! the agent makes a BIOS boot partition (`bios-holder-<i>`, 1-8 MiB) on each busy holder
+//! and GRUB's core image goes there.
 
 use agent_tests::disk_image::{contains_utf16, gpt_entries, md_superblock_info, parse_mdstat};
 use agent_tests::image_server::{test_images, ImageServer};
@@ -120,15 +123,16 @@ fn reads_root_through_md_on(log: &str, part: &str) -> bool {
 /// does; operators with software RAID turn it off or re-create the RAID in it) and the deploy
 /// ramdisk under OVMF on `set`, for a UEFI node with `raid` as its target RAID config.
 fn uefi_raid_scenario(name: &str, set: &DiskSet, vars: &Path, raid: serde_json::Value) -> Scenario {
-    raid_scenario(name, set, ovmf(vars), "uefi", raid)
+    raid_scenario(name, set, ovmf(vars), "boot_mode:uefi", raid)
 }
 
-/// [`uefi_raid_scenario`] with the ramdisk under `firmware`, the node in `boot_mode`.
+/// [`uefi_raid_scenario`] with the ramdisk under `firmware`, the node's
+/// `properties.capabilities` set to `capabilities`.
 fn raid_scenario(
     name: &str,
     set: &DiskSet,
     firmware: Firmware,
-    boot_mode: &str,
+    capabilities: &str,
     raid: serde_json::Value,
 ) -> Scenario {
     Scenario::start(ScenarioOptions {
@@ -142,7 +146,7 @@ fn raid_scenario(
                 "power_interface": "fake",
                 // `fake` management refuses the boot device `disk` the deploy sets.
                 "management_interface": "noop",
-                "properties": {"capabilities": format!("boot_mode:{boot_mode}")},
+                "properties": {"capabilities": capabilities},
             }))
             .target_raid_config(raid),
         vm: VmOptions {
@@ -469,21 +473,43 @@ fn partition_image_in_a_raid1_root_boots() {
 
 #[test]
 fn bios_raid1_root_boots_from_any_holder() {
+    bios_raid1_journey("msdos");
+}
+
+/// The same on GPT holders (`disk_label:gpt`): the agent makes a BIOS boot partition on each
+/// holder in the 1-8 MiB the RAID planner left, GRUB's core image goes there.
+#[test]
+fn bios_raid1_root_on_gpt_holders_boots_from_any_holder() {
+    bios_raid1_journey("gpt");
+}
+
+/// Clean (RAID-1 root over two disks) → provide → deploy of `raid-bios.img` for a BIOS node
+/// whose holders get a `label` partition table; the disks boot under SeaBIOS with both holders
+/// and with the first removed.
+fn bios_raid1_journey(label: &str) {
+    let name = format!("qemu-raid-deploy-bios-{label}");
     let imgs = test_images();
     let server = ImageServer::start(imgs.clone());
     std::env::set_var("http_proxy", format!("http://127.0.0.1:{}", server.port));
     std::env::set_var("no_proxy", "127.0.0.1,localhost");
     let set = DiskSet::new(
-        "raid-deploy-bios",
+        &format!("raid-deploy-bios-{label}"),
         vec![Disk::new(Bus::Virtio, 1152), Disk::new(Bus::Virtio, 1152)],
     );
     let raid = json!({"logical_disks": [
         {"size_gb": 1, "raid_level": "1", "controller": "software",
          "volume_name": "root", "is_root_volume": true},
     ]});
-    // The ramdisk under SeaBIOS, the node in BIOS mode: holders get an msdos label with
-    // the array at the first usable sector (IPA's layout), the gap before it free.
-    let s = raid_scenario("qemu-raid-deploy-bios", &set, Firmware::Bios, "bios", raid);
+    // The ramdisk under SeaBIOS, the node in BIOS mode: on msdos holders the array starts
+    // at the first usable sector (IPA's layout) and the gap before it is free; on GPT at
+    // 8 MiB.
+    let s = raid_scenario(
+        &name,
+        &set,
+        Firmware::Bios,
+        &format!("boot_mode:bios,disk_label:{label}"),
+        raid,
+    );
     s.clean(
         json!([
             {"interface": "raid", "step": "delete_configuration"},
@@ -515,7 +541,7 @@ fn bios_raid1_root_boots_from_any_holder() {
             .iter()
             .any(|w| l.contains(w))
     }) {
-        eprintln!("qemu-raid-deploy-bios: console: {}", l.trim());
+        eprintln!("{name}: console: {}", l.trim());
     }
     assert!(
         log.contains("is on every boot disk of /dev/md"),
@@ -531,30 +557,61 @@ fn bios_raid1_root_boots_from_any_holder() {
     drop(vm);
     drop(ironic);
 
-    // On the host: every holder's MBR is GRUB's boot sector pointing at sector 1 (the core
-    // image in the gap), its partition table kept (the array member at sector 2048).
-    for (serial, path) in set.members() {
+    // On the host: every holder's sector 0 is GRUB's boot sector pointing at the core image
+    // (msdos: sector 1, in the gap; GPT: the BIOS boot partition at 1 MiB), the partition
+    // table kept (the array member where it was).
+    for (i, (serial, path)) in set.members().enumerate() {
         let mut s0 = [0u8; 512];
         std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(path).unwrap(), &mut s0, 0)
             .unwrap();
-        assert_eq!(
-            s0[0x5c..0x64],
-            1u64.to_le_bytes(),
-            "{serial}: core image at sector 1"
-        );
         assert_eq!(s0[510..], [0x55, 0xaa], "{serial}");
-        let start = u32::from_le_bytes([s0[0x1c6], s0[0x1c7], s0[0x1c8], s0[0x1c9]]);
-        assert_eq!(
-            start, 2048,
-            "{serial}: the member partition is where it was"
-        );
+        let core = u64::from_le_bytes(s0[0x5c..0x64].try_into().unwrap());
+        if label == "msdos" {
+            assert_eq!(core, 1, "{serial}: core image at sector 1");
+            let start = u32::from_le_bytes([s0[0x1c6], s0[0x1c7], s0[0x1c8], s0[0x1c9]]);
+            assert_eq!(
+                start, 2048,
+                "{serial}: the member partition is where it was"
+            );
+        } else {
+            let parts = gpt_entries(path).unwrap_or_default();
+            eprintln!("{name}: {serial}: {parts:?}");
+            let bios: Vec<_> = parts
+                .iter()
+                .filter(|p| p.name.starts_with("bios-holder-"))
+                .collect();
+            assert_eq!(
+                bios.len(),
+                1,
+                "{serial}: one BIOS boot partition: {parts:?}"
+            );
+            assert_eq!(
+                (bios[0].first_lba, bios[0].last_lba, bios[0].name.as_str()),
+                (2048, 8 * 2048 - 1, format!("bios-holder-{i}").as_str()),
+                "{serial}"
+            );
+            assert_eq!(
+                core, 2048,
+                "{serial}: core image in the BIOS boot partition"
+            );
+            let member = parts
+                .iter()
+                .filter(|p| p.number != bios[0].number)
+                .map(|p| p.first_lba)
+                .min();
+            assert_eq!(
+                member,
+                Some(8 * 2048),
+                "{serial}: the member at 8 MiB: {parts:?}"
+            );
+        }
     }
 
     // The instance boots from the disks under SeaBIOS, and with the first holder removed.
     let log = boot_instance_with(
         set.disks().to_vec(),
         Firmware::Bios,
-        "qemu-raid-deploy-bios-instance",
+        &format!("{name}-instance"),
     );
     assert!(log.contains("BOOTMODE=bios"), "{log}");
     assert!(
@@ -564,7 +621,7 @@ fn bios_raid1_root_boots_from_any_holder() {
     let log = boot_instance_with(
         set.disks()[1..].to_vec(),
         Firmware::Bios,
-        "qemu-raid-deploy-bios-instance-degraded",
+        &format!("{name}-instance-degraded"),
     );
     assert!(
         reads_root_through_md_on(&log, ",msdos1"),

@@ -43,7 +43,7 @@
 use super::bootloader::exec_error;
 use super::efi_assets::{find_partition, with_mount, ROOT_MOUNT};
 use super::partitions::{read_table, PartitionTable, TableKind};
-use super::raid_esp::Holder;
+use super::raid_esp::{rollback_report, Holder};
 use super::raid_root;
 use crate::raid::plan::MIB;
 use crate::tools::{blkid, grub_mkimage, mount, sgdisk, DevPath};
@@ -207,6 +207,21 @@ fn bios_boot_slot(
         SLOT_START_MIB * MIB / SECTOR,
         SLOT_END_MIB * MIB / SECTOR - 1,
     );
+    // A BIOS boot partition already there (the partition-image layout's, or ours from an
+    // earlier install_bootloader) is used as it is.
+    if let Some(p) = table
+        .partitions
+        .iter()
+        .find(|p| p.type_id == BIOS_BOOT_TYPE_GUID && p.last_lba + 1 - p.first_lba >= core_sectors)
+    {
+        return Ok(Area::BiosBoot {
+            number: p.number,
+            first: p.first_lba,
+            last: p.last_lba,
+            create: false,
+            label: p.name.clone(),
+        });
+    }
     let taken: Vec<_> = table
         .partitions
         .iter()
@@ -220,18 +235,6 @@ fn bios_boot_slot(
             create: true,
             label: format!("bios-holder-{index}"),
         }),
-        [p] if p.type_id == BIOS_BOOT_TYPE_GUID
-            && p.first_lba >= first
-            && p.last_lba + 1 - p.first_lba >= core_sectors =>
-        {
-            Ok(Area::BiosBoot {
-                number: p.number,
-                first: p.first_lba,
-                last: p.last_lba,
-                create: false,
-                label: p.name.clone(),
-            })
-        }
         taken => Err(raid_err(format!(
             "The space for the BIOS boot partition on {} (sectors {first}-{last}, {SLOT_START_MIB} \
              MiB to {SLOT_END_MIB} MiB) is taken by partition {}. {}",
@@ -637,15 +640,7 @@ fn roll_back(m: &Machine, journal: Vec<Done>) -> String {
             }
         }
     }
-    match (undone.is_empty(), failed.is_empty()) {
-        (true, true) => "Nothing had been written to the holder disks.".into(),
-        (_, true) => format!("Rolled back: {}.", undone.join("; ")),
-        _ => format!(
-            "Rolled back: {}. Could not undo: {}.",
-            undone.join("; "),
-            failed.join("; ")
-        ),
-    }
+    rollback_report(&undone, &failed)
 }
 
 #[cfg(test)]

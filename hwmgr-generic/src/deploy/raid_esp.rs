@@ -461,6 +461,19 @@ fn copy_esp(m: &Machine, from: &str, to: &DevPath, len: u64) -> Result<()> {
     Ok(())
 }
 
+/// What a roll-back of the holder disks did, for the error message.
+pub(super) fn rollback_report(undone: &[String], failed: &[String]) -> String {
+    match (undone.is_empty(), failed.is_empty()) {
+        (true, true) => "Nothing had been written to the holder disks.".into(),
+        (_, true) => format!("Rolled back: {}.", undone.join("; ")),
+        _ => format!(
+            "Rolled back: {}. Could not undo: {}.",
+            undone.join("; "),
+            failed.join("; ")
+        ),
+    }
+}
+
 /// Undoes the journal in reverse; says what was undone and what could not be.
 fn roll_back(m: &Machine, journal: Vec<Done>) -> String {
     let mut undone = Vec::new();
@@ -503,15 +516,7 @@ fn roll_back(m: &Machine, journal: Vec<Done>) -> String {
             }
         }
     }
-    match (undone.is_empty(), failed.is_empty()) {
-        (true, true) => "Nothing had been written to the holder disks.".into(),
-        (_, true) => format!("Rolled back: {}.", undone.join("; ")),
-        _ => format!(
-            "Rolled back: {}. Could not undo: {}.",
-            undone.join("; "),
-            failed.join("; ")
-        ),
-    }
+    rollback_report(&undone, &failed)
 }
 
 #[cfg(test)]

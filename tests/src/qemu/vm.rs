@@ -103,12 +103,16 @@ impl Vm {
             .map_err(|e| fatal(format!("writing qemu.cmd: {e}")))?;
         let mut child = spawn_qemu(&args, &qemu_out)?;
         let started = Instant::now();
-        // Start-up errors (a taken port, a bad option) show within a moment.
+        // Start-up errors (a taken port, a bad option) show within a moment as a failed exit.
+        // A guest may also be done that soon: an instance whose GRUB prints its marker and
+        // halts under SeaBIOS exits 0 within half a second; that is a boot, not an error.
         if let Some(status) = poll(
             Duration::from_millis(700),
             Duration::from_millis(50),
             || child.try_wait().ok().flatten(),
-        ) {
+        )
+        .filter(|s| !s.success())
+        {
             let text = fs::read_to_string(&qemu_out).unwrap_or_default();
             return Err(StartError {
                 retry: text.contains("host forwarding") || text.contains("hostfwd"),

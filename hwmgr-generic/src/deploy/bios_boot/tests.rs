@@ -122,6 +122,50 @@ fn an_existing_bios_boot_partition_is_used_again() {
 }
 
 #[test]
+fn a_partition_image_layouts_bios_boot_partition_takes_the_core_image() {
+    // partition_layout on GPT in BIOS mode: a 1 MiB BIOS boot partition at 1 MiB, the root
+    // right after it (inside the 1-8 MiB a RAID holder would keep free).
+    let h = holder(
+        TableKind::Gpt,
+        512,
+        vec![
+            part(1, 2048, 4095, BIOS_BOOT_TYPE_GUID, "bios"),
+            part(
+                2,
+                4096,
+                2_101_247,
+                "0fc63daf-8483-4772-8e79-3d69d8477de4",
+                "root",
+            ),
+        ],
+    );
+    let p = plan_holder("/dev/vdb", 0, &h, 463).unwrap();
+    assert_eq!(
+        p.area,
+        Area::BiosBoot {
+            number: 1,
+            first: 2048,
+            last: 4095,
+            create: false,
+            label: "bios".into()
+        }
+    );
+    // One too small for the core image is not used.
+    let e = plan_holder("/dev/vdb", 0, &h, 4000).unwrap_err();
+    assert!(
+        e.details.contains("taken by partition 1 (bios"),
+        "{}",
+        e.details
+    );
+    assert!(
+        e.details
+            .contains("Deploy again: write_image lays /dev/vdb"),
+        "{}",
+        e.details
+    );
+}
+
+#[test]
 fn a_holder_built_for_uefi_is_refused_naming_the_partition_in_the_way() {
     let h = holder(
         TableKind::Gpt,
