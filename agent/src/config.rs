@@ -116,6 +116,15 @@ pub struct Config {
     pub bootif: Option<String>,
     /// Where auto-TLS writes its key and certificate (under the host root).
     pub cert_dir: PathBuf,
+    /// Ours, not IPA's (`--hardware-ready-file`): a file whose existence says the machine's
+    /// drivers are loaded. Our ramdisk's /init starts the agent at the DHCP lease, before its
+    /// drivers are all loaded, and writes this file when they are; the agent waits for it
+    /// before its first hardware access (`crate::hardware_ready`). Unset (IPA-style images,
+    /// tests, any machine that booted with udev), nothing waits.
+    pub hardware_ready_file: Option<PathBuf>,
+    /// How long to wait for [`Config::hardware_ready_file`] before going on without it
+    /// (`--hardware-ready-timeout`, seconds; default 15).
+    pub hardware_ready_timeout: Duration,
     /// Image download, TLS and boot loader options of `deploy.write_image`.
     pub deploy: hwmgr_generic::deploy::DeploySettings,
     /// In-band inspection at start-up (`ipa-inspection-*`, `ipa-collect-lldp`).
@@ -193,6 +202,8 @@ impl Default for Config {
             log_file: None,
             bootif: None,
             cert_dir: PathBuf::from("/run/ironic-agent"),
+            hardware_ready_file: None,
+            hardware_ready_timeout: Duration::from_secs(15),
             deploy: Default::default(),
             inspection: Default::default(),
         }
@@ -328,6 +339,13 @@ impl Config {
                 }
                 "log-file" => c.log_file = non_empty(v).map(PathBuf::from),
                 "cert-dir" => c.cert_dir = PathBuf::from(v),
+                "hardware-ready-file" => c.hardware_ready_file = non_empty(v).map(PathBuf::from),
+                "hardware-ready-timeout" => {
+                    c.hardware_ready_timeout = parse_secs(v)
+                        .ok()
+                        .filter(|d| *d <= Duration::from_secs(600))
+                        .ok_or_else(|| bad("expected a number of seconds, at most 600"))?
+                }
                 other if ACCEPTED_IGNORED.contains(&other) => {
                     tracing::debug!("ipa-{other} is accepted but has no effect in this agent")
                 }
@@ -439,6 +457,21 @@ mod tests {
     }
 
     #[test]
+    fn the_hardware_ready_file_is_waited_for_only_when_named() {
+        let c = Config::from_params(&Params::default()).unwrap();
+        assert_eq!(
+            c.hardware_ready_file, None,
+            "outside our ramdisk nothing waits"
+        );
+        let mut p = Params::default();
+        p.set("hardware-ready-file", "/run/x/ready", Source::Flag);
+        p.set("hardware-ready-timeout", "12.5", Source::Flag);
+        let c = Config::from_params(&p).unwrap();
+        assert_eq!(c.hardware_ready_file, Some(PathBuf::from("/run/x/ready")));
+        assert_eq!(c.hardware_ready_timeout, Duration::from_secs_f64(12.5));
+    }
+
+    #[test]
     fn precedence_is_cmdline_then_file_then_flag() {
         let mut p = Params::default();
         p.add_kernel_cmdline("ipa-listen-port=1 ipa-advertise-port=1 ipa-lookup-timeout=1");
@@ -464,6 +497,7 @@ mod tests {
             ("api-url", "http://"),
             ("agent-token", "******"),
             ("agent-token", "short-token"),
+            ("hardware-ready-timeout", "601"),
         ] {
             let mut p = Params::default();
             p.add_kernel_cmdline(&format!("ipa-{k}={v}"));

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod dispatch;
 mod errors;
+mod hardware_ready;
 mod heartbeat;
 mod inspection;
 mod ironic;
@@ -306,14 +307,21 @@ async fn run(inv: Invocation, config: Config) -> Result<(), String> {
     let nofile = server::raise_open_file_limit();
     let runner: Arc<dyn Runner> = Arc::new(SystemRunner::for_host(&host));
     let deploy_settings = hwmgr_generic::deploy::SharedSettings::new(config.deploy.clone());
-    // The lookup needs only the MACs: it runs while the hardware managers initialize (md
-    // assembly, a few hundred ms on a small VM), unless inspection (before lookup, as in
-    // IPA) or an initialization delay must come first. Heartbeats still start only once
-    // the managers are ready and the API listens.
+    // The lookup needs only the MACs: it runs while the ramdisk's drivers finish loading and
+    // the hardware managers initialize (md assembly, a few hundred ms on a small VM), unless
+    // inspection (before lookup, as in IPA) or an initialization delay must come first.
+    // Heartbeats still start only once the managers are ready and the API listens.
     let early = (!config.api_urls.is_empty()
         && inspection::callback_url(&config).is_none()
         && config.hardware_initialization_delay.is_zero())
     .then(|| tokio::spawn(lifecycle::look_up(host.clone(), config.clone(), None)));
+    // The first hardware access: the managers' initialization reads the disks.
+    hardware_ready::wait(
+        &host,
+        config.hardware_ready_file.as_deref(),
+        config.hardware_ready_timeout,
+    )
+    .await;
     let dispatcher = {
         let (host, runner, settings) = (host.clone(), runner.clone(), deploy_settings.clone());
         tokio::task::spawn_blocking(move || build_dispatcher(&host, runner, settings))

@@ -208,6 +208,12 @@ fn timeline(lines: &[Line]) -> Timeline {
     let agent = [
         ("ironic-agent starting", "agent running"),
         ("lookup succeeded", "lookup succeeded"),
+        // `agent/src/hardware_ready.rs`: the agent waited for /init's drivers (or gave up).
+        ("the machine's drivers are ", "drivers ready (agent)"),
+        (
+            "hardware manager GenericHardwareManager: loaded",
+            "managers ready",
+        ),
         ("auto-TLS: generated", "TLS certificate made"),
         ("API listening", "API listening"),
         ("heartbeat accepted", "first heartbeat"),
@@ -492,8 +498,18 @@ const PHASES: &[(&str, &str, &str)] = &[
     ("agent: exec to running", "agent started", "agent running"),
     ("agent: lookup", "agent running", "lookup succeeded"),
     (
+        "agent: waits for the drivers (lookup meanwhile)",
+        "agent running",
+        "drivers ready (agent)",
+    ),
+    (
+        "agent: managers' start-up (md assembly)",
+        "drivers ready (agent)",
+        "managers ready",
+    ),
+    (
         "agent: auto-TLS certificate",
-        "lookup succeeded",
+        "lookup and managers done",
         "TLS certificate made",
     ),
     ("agent: API up", "TLS certificate made", "API listening"),
@@ -505,6 +521,12 @@ fn host_at(t: &Timeline, mark: &str) -> Option<f64> {
     match mark {
         "qemu" => Some(0.0),
         "kernel" => Some(t.kernel_start),
+        // The certificate is made once both the lookup and the managers are done (an agent
+        // from before `drivers ready` was logged: the lookup alone).
+        "lookup and managers done" => {
+            let lookup = host_at(t, "lookup succeeded")?;
+            Some(host_at(t, "managers ready").map_or(lookup, |m| m.max(lookup)))
+        }
         m => t.at(m).map(|u| u + t.kernel_start),
     }
 }
