@@ -7,10 +7,11 @@
 //! initialisation (md assembly, the Smart Array probe) and everything after it (inspection,
 //! steps, the inventory) wait for that file, for at most `--hardware-ready-timeout`.
 //!
-//! Differs from IPA, which is started by systemd once udev has settled and instead waits
-//! for a root disk (`ipa-disk-wait-attempts`, `ipa-disk-wait-delay`: the disk-wait of
-//! `ironic_python_agent/hardware.py: GenericHardwareManager.evaluate_hardware_support`).
-//! Without the setting (IPA-style images, tests, a machine booted with udev) nothing waits.
+//! Differs from IPA, whose image loads its drivers with udev and which instead waits for a
+//! root disk to appear (`ipa-disk-wait-attempts`, `ipa-disk-wait-delay`: `wait_for_disks`,
+//! called from `ironic_python_agent/hardware.py:
+//! GenericHardwareManager.evaluate_hardware_support`). Without the setting (IPA-style
+//! images, tests, a machine booted with udev) nothing waits.
 
 use hwmgr::Host;
 use std::path::Path;
