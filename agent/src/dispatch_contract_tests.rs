@@ -72,7 +72,8 @@ fn assert_same_json(actual: &Value, recorded: &str) {
 /// `get_clean_steps`, `get_deploy_steps` and `get_service_steps` as recorded before the
 /// steps became declarations (`hwmgr::step::StepDecl`), plus the erase steps added since
 /// (`erase_devices` 10, `erase_devices_express` and `erase_pstore` 0, IPA's flags; with the
-/// ProLiant manager loaded its `erase_devices` wins, as proliantutils' does in IPA).
+/// ProLiant manager loaded its `erase_devices` wins, as proliantutils' does in IPA) and
+/// `burnin_cpu` (clean and service, 0, abortable, after the RAID steps as in IPA's lists).
 #[test]
 fn step_lists_are_the_recorded_ones() {
     let (d, _) = dispatcher(None);

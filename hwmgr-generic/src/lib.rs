@@ -1,6 +1,7 @@
 //! The generic hardware manager: inventory and inspection data, Linux software RAID with
 //! mdadm, disk erasure, image deployment.
 
+pub mod burnin;
 pub mod deploy;
 pub mod erase;
 pub mod inspection;

@@ -97,6 +97,17 @@ pub const STEPS: &[StepDecl<GenericHardwareManager>] = &[
         requires: RAID_CREATE_PROGRAMS,
         run: create_configuration,
     },
+    StepDecl {
+        interface: "deploy",
+        name: "burnin_cpu",
+        // IPA lists it for cleaning and servicing (after the RAID steps, as here), manual
+        // only and abortable. No program: the burn is the agent's own (`crate::burnin` says
+        // where that differs from IPA's stress-ng).
+        offers: &[Offer::clean(0).abortable(), Offer::service(0).abortable()],
+        argsinfo: &[],
+        requires: &[],
+        run: |m, call| crate::burnin::burnin_cpu(&m.machine, call),
+    },
 ];
 
 pub struct GenericHardwareManager {
