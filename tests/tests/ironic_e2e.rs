@@ -526,13 +526,16 @@ fn deploy_moves_at_the_conductors_pace_and_raid_service_limits_are_explained() {
 /// no 409 storm and a bounded number of heartbeats, and the time from the step's result to
 /// `active` is printed — with and without fast track.
 ///
-/// What the conductor logs (the same with and without fast track): "Heartbeat from node …
-/// in state service wait", "just booted to start service", `service.get_service_steps`,
+/// What the conductor logs (the same with and without fast track): the deploy's end wiped
+/// the agent's token, so its first heartbeat in `service wait` is refused ("Invalid or
+/// missing agent_token") and it looks itself up again (one lookup); then "Heartbeat from
+/// node … in state service wait", "just booted to start service", `service.get_service_steps`,
 /// "Executing {… 'burnin_cpu' …}", `service.execute_service_step` ("being executed
 /// asynchronously, waiting for driver"); then, at the agent's heartbeat right after the
 /// result, "returned service command success, moving to next step", "service complete",
-/// `active`. Measured (2 cores, debug build): service 3.7 s with fast track, 4.0 s
-/// without; 2 heartbeats, no 409; step result → `active` 0.3 s in the conductor's log.
+/// `active`. Measured (2 cores, debug build, two runs): service 3.4-3.7 s with fast track,
+/// 3.8-4.0 s without; 2 heartbeats, no 409; step result → `active` 0.3 s in the
+/// conductor's log (0.5-0.6 s as polled by the test).
 #[test]
 fn service_with_an_agent_step_moves_at_the_conductors_pace() {
     for fast_track in [true, false] {
