@@ -201,16 +201,7 @@ fn raid1_root_deploys_through_ironic_and_boots_with_a_disk_missing() {
         "available",
         Duration::from_secs(300),
     );
-    let sum = std::fs::read_to_string(imgs.join("raid.img.sha256")).unwrap();
-    s.ironic.patch_node(
-        s.uuid(),
-        json!([
-            {"op": "add", "path": "/instance_info/image_source", "value": server.url("raid.img")},
-            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
-            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
-            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
-        ]),
-    );
+    set_image(&s, &server, &imgs, "raid.img", &[]);
     s.provision_to("active", json!(null), "active", Duration::from_secs(600));
     let log = s.vm.serial_log();
     for l in log.lines().filter(|l| {
@@ -410,17 +401,12 @@ fn partition_image_in_a_raid1_root_boots() {
         "available",
         Duration::from_secs(300),
     );
-    let sum = std::fs::read_to_string(imgs.join("part.img.sha256")).unwrap();
-    s.ironic.patch_node(
-        s.uuid(),
-        json!([
-            {"op": "add", "path": "/instance_info/image_source", "value": server.url("part.img")},
-            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
-            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
-            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
-            {"op": "add", "path": "/instance_info/image_type", "value": "partition"},
-            {"op": "add", "path": "/instance_info/root_gb", "value": 1},
-        ]),
+    set_image(
+        &s,
+        &server,
+        &imgs,
+        "part.img",
+        &[("image_type", json!("partition")), ("root_gb", json!(1))],
     );
     // `raid.apply_configuration` as a deploy step in front of `write_image` (deploy
     // templates, Metal3): the arrays are rebuilt at deploy time with the same UEFI layout
@@ -523,17 +509,8 @@ fn bios_raid1_journey(label: &str) {
         "available",
         Duration::from_secs(300),
     );
-    let sum = std::fs::read_to_string(imgs.join("raid-bios.img.sha256")).unwrap();
     // No image_rootfs_uuid: the agent finds the file system with /boot/grub/grub.cfg.
-    s.ironic.patch_node(
-        s.uuid(),
-        json!([
-            {"op": "add", "path": "/instance_info/image_source", "value": server.url("raid-bios.img")},
-            {"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"},
-            {"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()},
-            {"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"},
-        ]),
-    );
+    set_image(&s, &server, &imgs, "raid-bios.img", &[]);
     s.provision_to("active", json!(null), "active", Duration::from_secs(600));
     let log = s.vm.serial_log();
     for l in log.lines().filter(|l| {
@@ -627,6 +604,30 @@ fn bios_raid1_journey(label: &str) {
         reads_root_through_md_on(&log, ",msdos1"),
         "with a holder missing, GRUB still reads the root file system:\n{log}"
     );
+}
+
+/// Points the node's `instance_info` at `name` on `server` (raw, its sha256 from
+/// `tests/images/build`), plus `extra` fields.
+fn set_image(
+    s: &Scenario,
+    server: &ImageServer,
+    imgs: &Path,
+    name: &str,
+    extra: &[(&str, serde_json::Value)],
+) {
+    let sum = std::fs::read_to_string(imgs.join(format!("{name}.sha256"))).unwrap();
+    let mut ops = vec![
+        json!({"op": "add", "path": "/instance_info/image_source", "value": server.url(name)}),
+        json!({"op": "add", "path": "/instance_info/image_os_hash_algo", "value": "sha256"}),
+        json!({"op": "add", "path": "/instance_info/image_os_hash_value", "value": sum.trim()}),
+        json!({"op": "add", "path": "/instance_info/image_disk_format", "value": "raw"}),
+    ];
+    ops.extend(
+        extra
+            .iter()
+            .map(|(k, v)| json!({"op": "add", "path": format!("/instance_info/{k}"), "value": v})),
+    );
+    s.ironic.patch_node(s.uuid(), serde_json::Value::Array(ops));
 }
 
 /// Polls the agent's /proc/mdstat until no array resyncs or recovers and every array has all

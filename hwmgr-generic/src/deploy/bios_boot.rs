@@ -239,14 +239,7 @@ fn bios_boot_slot(
             "The space for the BIOS boot partition on {} (sectors {first}-{last}, {SLOT_START_MIB} \
              MiB to {SLOT_END_MIB} MiB) is taken by partition {}. {}",
             h.disk,
-            taken
-                .iter()
-                .map(|p| format!(
-                    "{} ({}, sectors {}-{})",
-                    p.number, p.name, p.first_lba, p.last_lba
-                ))
-                .collect::<Vec<_>>()
-                .join(", "),
+            super::partitions::describe(taken),
             clean_again(root)
         ))),
     }

@@ -39,6 +39,20 @@ pub struct Partition {
     pub name: String,
 }
 
+/// "3 (name, sectors 2048-4095), ..." for the partitions in the way, in error messages.
+pub fn describe(parts: &[&Partition]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, sectors {}-{})",
+                p.number, p.name, p.first_lba, p.last_lba
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Partition {
     pub fn is_esp(&self) -> bool {
         self.type_id == ESP_TYPE_GUID || self.type_id == format!("0x{ESP_MBR_TYPE:02x}")

@@ -237,14 +237,7 @@ fn slot_of(root: &str, index: usize, h: &Holder) -> Result<(Slot, bool)> {
             h.disk,
             esp::ESP_START_MIB,
             esp::RAID_START_MIB,
-            taken
-                .iter()
-                .map(|p| format!(
-                    "{} ({}, sectors {}-{})",
-                    p.number, p.name, p.first_lba, p.last_lba
-                ))
-                .collect::<Vec<_>>()
-                .join(", "),
+            super::partitions::describe(taken),
             esp::RAID_START_MIB
         ))),
     }
